@@ -1,0 +1,27 @@
+"""GET /health: the HTTP API answers (used by deploy checks and the local stack's readiness)."""
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from ctibridge import __version__
+from ctibridge.observability import logger
+from ctibridge.settings import get_settings
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+class Health(BaseModel):
+    status: str
+    stage: str
+    version: str
+
+
+@app.get("/health")
+def health() -> Health:
+    return Health(status="ok", stage=get_settings().stage, version=__version__)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

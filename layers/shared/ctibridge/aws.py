@@ -1,0 +1,47 @@
+"""boto3 clients and resources, created once per process (per thread for resources).
+
+Endpoints come from the standard AWS_ENDPOINT_URL variables, so the same code talks to AWS, to the
+local stack's moto server, or to a moto mock in tests without a branch here.
+"""
+
+import threading
+from functools import cache, lru_cache
+from typing import Any
+
+_local = threading.local()
+
+
+@lru_cache(maxsize=1)
+def _session_factory() -> tuple[Any, Any]:
+    # boto3 is imported on first use, not at import: handlers that answer without AWS (health, a
+    # refused request) keep a cold start free of its ~0.3-0.5 s import.
+    import boto3
+    from botocore.config import Config
+
+    # Short timeouts: a webhook must answer the PBX in well under its own timeout (often 5 s).
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.session.Session, config
+
+
+@cache
+def client(service: str, endpoint_url: str | None = None) -> Any:
+    """A thread-safe boto3 client for ``service``, cached for the life of the process."""
+    session, config = _session_factory()
+    return session().client(service, endpoint_url=endpoint_url, config=config)
+
+
+def table(name: str) -> Any:
+    """The DynamoDB Table resource ``name``; resources are not thread-safe, so one per thread."""
+    tables: dict[str, Any] = getattr(_local, "tables", None) or {}
+    if name not in tables:
+        session, config = _session_factory()
+        resource = session().resource("dynamodb", config=config)
+        tables[name] = resource.Table(name)
+        _local.tables = tables
+    return tables[name]
+
+
+def reset() -> None:
+    """Forget cached clients (tests switch endpoints between cases)."""
+    client.cache_clear()
+    _local.tables = {}

@@ -1,0 +1,83 @@
+"""`python -m ctibridge_local` (what `make dev` runs): start the local stack and print its URLs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ctibridge_local.stack import LocalStack, StackConfig
+from ctibridge_local.template import TEMPLATE_PATH
+
+READY_LINE = "CTI Bridge local stack is ready"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def parse_args(argv: list[str] | None = None) -> StackConfig:
+    parser = argparse.ArgumentParser(prog="ctibridge-local", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("CTIBRIDGE_HOST", "127.0.0.1"))
+    parser.add_argument("--http-port", type=int, default=_port("CTIBRIDGE_HTTP_PORT", 3000))
+    parser.add_argument("--ws-port", type=int, default=_port("CTIBRIDGE_WS_PORT", 3001))
+    parser.add_argument("--web-port", type=int, default=_port("CTIBRIDGE_WEB_PORT", 8080))
+    parser.add_argument("--moto-port", type=int, default=_port("CTIBRIDGE_MOTO_PORT", 5000))
+    parser.add_argument("--no-seed", action="store_true", help="don't create the demo tenant")
+    parser.add_argument("--template", type=Path, default=TEMPLATE_PATH, help="SAM template to serve")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="override a template parameter"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for the functions"
+    )
+    args = parser.parse_args(argv)
+    return StackConfig(
+        host=args.host,
+        http_port=args.http_port,
+        ws_port=args.ws_port,
+        web_port=args.web_port,
+        moto_port=args.moto_port,
+        seed_demo=not args.no_seed,
+        template_path=args.template.resolve(),
+        parameters=dict(p.split("=", 1) for p in args.param),
+        extra_env=dict(e.split("=", 1) for e in args.env),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    started = time.monotonic()
+    stack = LocalStack(config)
+    stack.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGUSR1 simulates a restart of the WebSocket service (clients must reconnect).
+    signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=stack.restart_websocket).start())
+    print(
+        f"""
+  {READY_LINE} ({time.monotonic() - started:.1f} s)
+
+  HTTP API       {stack.http_url}
+  WebSocket API  {stack.ws_url}
+  @connections   {stack.callback_url}/@connections/{{connectionId}}
+  Webphone       {stack.web_url}
+  AWS (moto)     {stack.moto.url}
+
+  Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+    stop.wait()
+    print("stopping…", flush=True)
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Resolves the CloudFormation intrinsics the template uses, to local names and URLs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+
+
+@dataclass
+class LocalNames:
+    """What each logical id means on the local stack (filled in as resources are created)."""
+
+    parameters: dict[str, str]
+    refs: dict[str, str] = field(default_factory=dict)  # logical id -> Ref value
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)  # (id, attr) -> value
+    # rewrites of AWS endpoint URLs to the local servers, applied to every resolved string
+    url_rewrites: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+
+    def pseudo(self, name: str) -> str | None:
+        return {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": f"ctibridge-{self.parameters.get('Stage', 'local')}",
+            "AWS::URLSuffix": "amazonaws.com",
+        }.get(name)
+
+    def ref(self, name: str) -> str:
+        value = self.pseudo(name) or self.parameters.get(name) or self.refs.get(name)
+        if value is None:
+            raise KeyError(f"template Ref to {name!r} has no local value")
+        return value
+
+    def get_att(self, name: str, attribute: str) -> str:
+        if (name, attribute) not in self.attributes:
+            raise KeyError(f"template GetAtt {name}.{attribute} has no local value")
+        return self.attributes[(name, attribute)]
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve intrinsics in ``value`` (Ref, GetAtt, Sub, Join) and rewrite AWS URLs to local ones."""
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self._rewrite(self.ref(arg))
+            if key == "Fn::GetAtt":
+                return self._rewrite(self.get_att(arg[0], arg[1]))
+            if key == "Fn::Sub":
+                return self._rewrite(self._sub(arg))
+            if key == "Fn::Join":
+                separator, items = arg
+                return self._rewrite(separator.join(str(self.resolve(i)) for i in items))
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(self.resolve(variables[name]))
+            if "." in name and not name.startswith("AWS::"):
+                logical_id, attribute = name.split(".", 1)
+                return self.get_att(logical_id, attribute)
+            return self.ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", substitute, text)
+
+    def _rewrite(self, text: str) -> str:
+        for pattern, replacement in self.url_rewrites:
+            text = pattern.sub(replacement, text)
+        return text

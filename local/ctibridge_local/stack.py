@@ -1,0 +1,264 @@
+"""Assembles the local stack from template.yaml and runs it until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ctibridge_local import http_gateway, resources, ws_gateway
+from ctibridge_local.lambdas import Functions
+from ctibridge_local.moto_backend import MotoServer, wait_for_port
+from ctibridge_local.resolve import ACCOUNT_ID, REGION, LocalNames
+from ctibridge_local.sqs_poller import QueuePoller
+from ctibridge_local.template import PROJECT_ROOT, TEMPLATE_PATH, Template, parse
+
+WEBPHONE_DIR = PROJECT_ROOT / "webphone"
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    http_port: int = 3000
+    ws_port: int = 3001
+    web_port: int = 8080
+    moto_port: int = 5000
+    seed_demo: bool = True
+    template_path: Path = TEMPLATE_PATH
+    parameters: dict[str, str] = field(default_factory=dict)
+    # Settings only the local stack needs (e.g. hosts the SSRF guard may reach on loopback).
+    extra_env: dict[str, str] = field(default_factory=dict)
+    moto_log: Path | None = None
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.moto = MotoServer(config.host, config.moto_port, config.moto_log)
+        self.template: Template = parse(config.template_path)
+        self.stage = config.parameters.get("Stage") or self.template.parameter_defaults().get("Stage", "dev")
+        self.names = self._local_names()
+        self.functions: Functions | None = None
+        self.websocket: ws_gateway.WebSocketGateway | None = None
+        self.pollers: list[QueuePoller] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._servers: dict[str, uvicorn.Server] = {}
+        self._tasks: dict[str, asyncio.Future[Any]] = {}
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ URLs
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.http_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.config.host}:{self.config.ws_port}/{self.stage}"
+
+    @property
+    def callback_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.ws_port}/{self.stage}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.web_port}"
+
+    @property
+    def web_origins(self) -> list[str]:
+        return [self.web_url, f"http://localhost:{self.config.web_port}"]
+
+    def _local_names(self) -> LocalNames:
+        parameters = {**self.template.parameter_defaults(), "Stage": self.stage, **self.config.parameters}
+        parameters.setdefault("CorsAllowOrigin", self.web_url)
+        names = LocalNames(parameters=parameters)
+        for logical_id, api_id in (("HttpApi", http_gateway.API_ID), ("WebSocketApi", ws_gateway.API_ID)):
+            names.refs[logical_id] = api_id
+        for logical_id in self.template.resources_of_type("AWS::ApiGatewayV2::Api"):
+            names.refs[logical_id] = ws_gateway.API_ID
+        for logical_id in self.template.functions:
+            names.refs[logical_id] = logical_id
+            names.attributes[(logical_id, "Arn")] = (
+                f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{logical_id}"
+            )
+        for logical_id in self.template.resources_of_type("AWS::Serverless::LayerVersion"):
+            names.refs[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:{logical_id}:1"
+        aws_host = rf"{REGION}\.amazonaws\.com"
+        names.url_rewrites = [
+            (
+                re.compile(rf"https://{ws_gateway.API_ID}\.execute-api\.{aws_host}"),
+                self.callback_url.rsplit("/", 1)[0],
+            ),
+            (
+                re.compile(rf"wss://{ws_gateway.API_ID}\.execute-api\.{aws_host}"),
+                self.ws_url.rsplit("/", 1)[0],
+            ),
+            (re.compile(rf"https://{http_gateway.API_ID}\.execute-api\.{aws_host}"), self.http_url),
+        ]
+        return names
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.moto.start()
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+            }
+        )
+        resources.create_all(self.template, self.names, self.moto.url)
+        os.environ.update(self.function_environment())
+        os.environ.update(self.config.extra_env)
+        self._put_layers_on_path()
+        self.functions = Functions(self.template.functions)
+        self.functions.warm_up()
+        if self.config.seed_demo:
+            self._seed_demo()
+        self._start_servers()
+        for mapping in self.template.queue_mappings:
+            poller = QueuePoller(
+                mapping,
+                self.functions[mapping.function],
+                queue_url=self.names.ref(mapping.queue),
+                queue_arn=self.names.get_att(mapping.queue, "Arn"),
+                endpoint_url=self.moto.url,
+            )
+            poller.start()
+            self.pollers.append(poller)
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for server in self._servers.values():
+            server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+        self.moto.stop()
+
+    def function_environment(self) -> dict[str, str]:
+        """The union of every function's resolved environment; the functions share this process."""
+        merged: dict[str, str] = {}
+        for function in self.template.functions.values():
+            for key, value in self.names.resolve(function.environment).items():
+                if key in merged and merged[key] != str(value):
+                    raise ValueError(
+                        f"{key} differs between functions; the local stack runs them in one process"
+                    )
+                merged[key] = str(value)
+        return merged
+
+    def _put_layers_on_path(self) -> None:
+        root = self.config.template_path.parent
+        for res in self.template.resources_of_type("AWS::Serverless::LayerVersion").values():
+            path = str((root / res["Properties"]["ContentUri"]).resolve())
+            if path not in sys.path:
+                sys.path.insert(0, path)
+
+    def _seed_demo(self) -> None:
+        from ctibridge_cli.demo import seed_demo_tenant
+
+        seed_demo_tenant(table_name=self.names.ref("Table"), stage=self.stage)
+
+    # ------------------------------------------------------------------ servers
+    def _web_app(self) -> Starlette:
+        async def config(_: Any) -> JSONResponse:
+            # The webphone learns where the APIs are from here; on AWS, deploy writes the same file.
+            return JSONResponse(
+                {"httpApiUrl": self.http_url, "websocketUrl": self.ws_url, "stage": self.stage}
+            )
+
+        return Starlette(
+            routes=[
+                Route("/config.json", config),
+                Mount("/", StaticFiles(directory=WEBPHONE_DIR, html=True, check_dir=False)),
+            ]
+        )
+
+    def _server(self, app: Any, port: int) -> uvicorn.Server:
+        config = uvicorn.Config(
+            app,
+            host=self.config.host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ws_max_size=ws_gateway.MAX_MESSAGE_BYTES * 2,
+        )
+        # uvicorn leaves signals alone off the main thread: __main__ handles Ctrl-C and stops us.
+        return uvicorn.Server(config)
+
+    def _start_servers(self) -> None:
+        assert self.functions is not None
+        self.websocket = ws_gateway.WebSocketGateway(
+            self.template.websocket_routes,
+            self.functions,
+            self.stage,
+            self.template.route_selection_expression,
+        )
+        origins = self.names.resolve(self._cors_origins())
+        apps = {
+            "http": (
+                http_gateway.create_app(self.template.http_routes, self.functions, origins),
+                self.config.http_port,
+            ),
+            "ws": (self.websocket.create_app(), self.config.ws_port),
+            "web": (self._web_app(), self.config.web_port),
+        }
+        self._servers = {name: self._server(app, port) for name, (app, port) in apps.items()}
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve_all() -> None:
+            self._tasks = {name: asyncio.ensure_future(s.serve()) for name, s in self._servers.items()}
+            ready.set()
+            # Wait until stop(): restart_websocket may replace the ws task meanwhile.
+            while not all(s.should_exit for s in self._servers.values()):
+                await asyncio.sleep(0.1)
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve_all())
+
+        self._thread = threading.Thread(target=run, name="local-gateway", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        for _, port in apps.values():
+            wait_for_port(self.config.host, port)
+
+    def _cors_origins(self) -> list[str]:
+        for res in self.template.resources_of_type("AWS::Serverless::HttpApi").values():
+            origins = res.get("Properties", {}).get("CorsConfiguration", {}).get("AllowOrigins", [])
+            return [*origins, *self.web_origins]
+        return self.web_origins
+
+    def restart_websocket(self, downtime: float = 1.0) -> None:
+        """Drop every WebSocket client and refuse connections for ``downtime`` s, then serve again."""
+        assert self._loop is not None
+        assert self.websocket is not None
+        websocket = self.websocket
+
+        async def restart() -> None:
+            await websocket.close_all()
+            self._servers["ws"].should_exit = True
+            await self._tasks["ws"]
+            await asyncio.sleep(downtime)
+            self._servers["ws"] = self._server(websocket.create_app(), self.config.ws_port)
+            self._tasks["ws"] = asyncio.ensure_future(self._servers["ws"].serve())
+
+        asyncio.run_coroutine_threadsafe(restart(), self._loop).result(timeout=30)
+        wait_for_port(self.config.host, self.config.ws_port)
