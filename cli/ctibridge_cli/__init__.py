@@ -1,0 +1,1 @@
+"""The ``ctibridge`` operators' CLI (``main``) and the local stack's demo seeding (``demo``)."""

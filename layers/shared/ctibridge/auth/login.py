@@ -1,0 +1,159 @@
+"""The seed login, ``POST /{domain}/thirdParty/login`` (seeds 001/002), as domain logic.
+
+Order of checks, each with the seed's status: domain known (404), domain not expired (405), not locked
+out (429), token signed with the tenant's key and not expired (401), ipphone is an agent (400). Then a
+session is issued and answered as ``user.token``.
+
+The request body is ``{"token": "..."}`` as JSON per the seed text, but the vendors' own PHP demo
+posts it with ``CURLOPT_POSTFIELDS => array('token' => $token)``, i.e. multipart/form-data; urlencoded
+forms are accepted too.
+"""
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qs
+
+from ctibridge.auth import crm_jwt, sessions, throttle
+from ctibridge.errors import BadRequest, DomainExpired, DomainNotFound, IpphoneNotFound, Unauthorized
+from ctibridge.observability import logger
+from ctibridge.settings import get_settings
+from ctibridge.tenants import repository
+from ctibridge.tenants.models import Agent, Tenant
+from ctibridge.tenants.secrets import get_secrets
+
+
+class TokenMissing(BadRequest):
+    code = "TOKEN_MISSING"
+    message = 'The body must carry the login token: {"token": "<JWT>"}.'
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    tenant: Tenant
+    agent: Agent
+    token: str = field(repr=False)  # the session token; shown to the caller, never logged
+    session: sessions.Session
+
+    def user(self) -> dict[str, Any]:
+        """The seed answer's ``user`` object."""
+        settings = get_settings()
+        user: dict[str, Any] = {
+            "user_id": self.agent.user_id,
+            "token": self.token,
+            "ipphone": self.agent.ipphone,
+            "display_name": self.agent.display_name,
+            "domain": self.tenant.domain,
+            "customer": self.tenant.tenant_id,
+            "device_type": int(self.agent.device_type),
+            "mobile": self.agent.mobile,
+            "timezone": self.tenant.timezone,
+            "expired": crm_jwt.format_epoch(self.session.expires_at, self.tenant.zone),
+            "expires_in": max(0, self.session.expires_at - int(time.time())),
+        }
+        if settings.realtime_ws_url:
+            user["ws_url"] = settings.realtime_ws_url
+        return user
+
+
+# ---------------------------------------------------------------- request parsing
+
+
+def request_body(event: dict[str, Any]) -> bytes:
+    """The raw body of an API Gateway (payload 2.0) event."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except (binascii.Error, ValueError):
+            raise BadRequest("The body is not valid base64.", code="VALIDATION_ERROR", field=None) from None
+    return body.encode("utf-8")
+
+
+def _multipart_fields(body: bytes, content_type: str) -> dict[str, str]:
+    # The stdlib MIME parser handles multipart/form-data once given the Content-Type header line.
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise BadRequest("The multipart body cannot be parsed.", code="VALIDATION_ERROR", field=None)
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields.setdefault(name, payload.decode("utf-8", errors="replace"))
+    return fields
+
+
+def parse_login_token(headers: dict[str, str] | None, body: bytes) -> str:
+    """The ``token`` of a login request, from a JSON, urlencoded or multipart body."""
+    content_type = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), "") or ""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if not body.strip():
+        raise TokenMissing()
+    value: Any
+    if media_type == "multipart/form-data":
+        value = _multipart_fields(body, content_type).get("token")
+    elif media_type == "application/x-www-form-urlencoded":
+        values = parse_qs(body.decode("utf-8", errors="replace")).get("token")
+        value = values[0] if values else None
+    else:
+        # JSON is the documented format; it is also assumed when no Content-Type is sent.
+        try:
+            document = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BadRequest("The body is not valid JSON.", code="VALIDATION_ERROR", field=None) from None
+        if not isinstance(document, dict):
+            raise BadRequest("The body must be a JSON object.", code="VALIDATION_ERROR", field=None)
+        value = document.get("token")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise TokenMissing()
+    if not isinstance(value, str):
+        raise BadRequest("token: must be a string.", code="VALIDATION_ERROR", field="token")
+    return value.strip()
+
+
+# ---------------------------------------------------------------- the login
+
+
+def login(domain: str, token: str) -> LoginResult:
+    """Verify a CRM login token for ``domain`` and open a session for its agent."""
+    settings = get_settings()
+    tenant = repository.get_by_domain(domain)
+    if tenant is None:
+        raise DomainNotFound()
+    logger.append_keys(tenant=tenant.tenant_id)
+    if not tenant.is_active():
+        raise DomainExpired()
+
+    claimed_ipphone = crm_jwt.unverified_ipphone(token)
+    throttle.check(tenant.domain, claimed_ipphone)
+    access_key = get_secrets(tenant.tenant_id).jwt_access_key.get_secret_value()
+    try:
+        claims = crm_jwt.verify(
+            token,
+            access_key,
+            zone=tenant.zone,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            default_lifetime_seconds=settings.login_token_default_lifetime_seconds,
+        )
+    except Unauthorized as error:
+        failures = throttle.record_failure(tenant.domain, claimed_ipphone)
+        logger.info(
+            "login refused", extra={"code": error.code, "ipphone": claimed_ipphone, "failures": failures}
+        )
+        raise
+
+    logger.append_keys(ipphone=claims.ipphone)
+    agent = repository.get_agent(tenant.tenant_id, claims.ipphone)
+    if agent is None:
+        raise IpphoneNotFound()
+    session_token, session = sessions.issue(tenant, agent)
+    logger.info("agent logged in", extra={"user_id": agent.user_id, "session_expires_at": session.expires_at})
+    return LoginResult(tenant=tenant, agent=agent, token=session_token, session=session)

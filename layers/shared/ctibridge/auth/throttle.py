@@ -1,0 +1,58 @@
+"""Failed-login throttling per domain + ipphone: a counter item per fixed window, expired by TTL.
+
+``check`` (one GetItem) runs before a login is verified; ``record_failure`` (one UpdateItem) after a
+token is refused. After ``LOGIN_MAX_FAILURES`` failures in a window, further attempts answer 429 until
+the window ends, whatever the token, so guessing an access key online is hopeless.
+
+The ipphone comes from the token's unverified payload (it is all we know before verifying), so anyone
+can lock an extension out for one window; that is the price of per-agent throttling, bounded by the
+window's length, and the window is short for that reason.
+"""
+
+import re
+import time
+from typing import Any
+
+from ctibridge import aws, keys
+from ctibridge.errors import TooManyAttempts
+from ctibridge.settings import get_settings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _subject(ipphone: str | None) -> str:
+    # Attacker-controlled: keep the key short and plain.
+    return _UNSAFE.sub("_", ipphone)[:32] if ipphone else "-"
+
+
+def _table() -> Any:
+    return aws.table(get_settings().table_name)
+
+
+def _window(now: float) -> tuple[int, int]:
+    """(window number, seconds until it ends)."""
+    length = get_settings().login_failure_window_seconds
+    number = int(now // length)
+    return number, int((number + 1) * length - now) + 1
+
+
+def check(domain: str, ipphone: str | None) -> None:
+    """Raise ``TooManyAttempts`` (429, with Retry-After) while this domain+ipphone is locked out."""
+    settings = get_settings()
+    window, remaining = _window(time.time())
+    item = _table().get_item(Key=keys.login_failures(domain, _subject(ipphone), window)).get("Item")
+    if item and int(item.get("failures", 0)) >= settings.login_max_failures:
+        raise TooManyAttempts(headers={"Retry-After": str(remaining)})
+
+
+def record_failure(domain: str, ipphone: str | None) -> int:
+    """Count one failed login; answers the failures of the current window so far."""
+    now = time.time()
+    window, remaining = _window(now)
+    result = _table().update_item(
+        Key=keys.login_failures(domain, _subject(ipphone), window),
+        UpdateExpression="ADD failures :one SET expires_at = if_not_exists(expires_at, :expires)",
+        ExpressionAttributeValues={":one": 1, ":expires": int(now) + remaining},
+        ReturnValues="UPDATED_NEW",
+    )
+    return int(result["Attributes"]["failures"])

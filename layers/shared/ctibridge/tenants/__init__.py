@@ -1,0 +1,1 @@
+"""Tenants and agents: models, DynamoDB access (``repository``), secrets (``secrets``), provisioning."""
