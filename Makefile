@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test lint format typecheck validate unit integration browser bench build deploy clean install
+.PHONY: dev test lint format typecheck validate unit integration browser bench soak build deploy clean install publish-webphone
 
 ## dev: start the local stack (HTTP API, WebSocket API, webphone, moto, demo tenant) on 127.0.0.1
 dev: install
@@ -16,7 +16,7 @@ dev: install
 test: install lint typecheck validate
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed webphone/vendor/jssip.js
 
 $(VENV)/.installed: pyproject.toml layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ $(VENV)/.installed: pyproject.toml layers/shared/requirements.txt
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
+
+# JsSIP bundled from npm for the webphone (webphone/vendor/ is built, never committed).
+webphone/vendor/jssip.js: node_modules/.installed
+	npm run --silent build:webphone
 
 lint:
 	$(BIN)/ruff check .
@@ -51,9 +55,15 @@ integration: install
 browser: install
 	$(BIN)/pytest tests/browser
 
-## bench: every benchmark; figures go to bench/results/
+## bench: every benchmark; figures go to bench/results/ (soak runs by hand: `make soak`)
 bench: install
 	$(BIN)/python -m bench.cold_start.run
+	$(BIN)/python -m bench.load.run
+	$(BIN)/python -m bench.cost_model.run
+
+## soak: the load benchmark held for 30 minutes (by hand, never in CI): SOAK_ARGS="--duration 3600"
+soak: install
+	$(BIN)/python -m bench.soak.run $(SOAK_ARGS)
 
 ## build / deploy: the AWS side (needs AWS credentials for deploy)
 build: install
@@ -61,6 +71,10 @@ build: install
 
 deploy: build
 	$(BIN)/sam deploy $(if $(ENV),--config-env $(ENV),)
+
+## publish-webphone: upload webphone/ (JsSIP bundled) and a config.json from the stack's Outputs to its bucket
+publish-webphone: install
+	$(BIN)/python -m ctibridge_cli.webphone_publish $(if $(ENV),--config-env $(ENV),)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

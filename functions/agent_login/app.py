@@ -97,6 +97,8 @@ def me() -> dict[str, Any]:
             "expires_at": session.expires_at,
         },
         "realtime": {"ws_url": get_settings().realtime_ws_url},
+        # Where the webphone may be embedded and talk by postMessage (iframe mode, issue 9).
+        "embed": {"allowed_origins": tenant.allowed_origins},
         "webphone": webphone_config(tenant, agent, get_secrets(tenant.tenant_id)),
     }
 

@@ -27,6 +27,12 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
     parser.add_argument("--ws-port", type=int, default=_port("CTIBRIDGE_WS_PORT", 3001))
     parser.add_argument("--web-port", type=int, default=_port("CTIBRIDGE_WEB_PORT", 8080))
     parser.add_argument("--moto-port", type=int, default=_port("CTIBRIDGE_MOTO_PORT", 5000))
+    parser.add_argument(
+        "--pbx-port", type=int, default=_port("CTIBRIDGE_PBX_PORT", 3002), help="PBX simulator"
+    )
+    parser.add_argument(
+        "--count-aws-calls", action="store_true", help="count AWS calls at {web}/_local/aws-calls (bench)"
+    )
     parser.add_argument("--no-seed", action="store_true", help="don't create the demo tenant")
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH, help="SAM template to serve")
     parser.add_argument(
@@ -42,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
         ws_port=args.ws_port,
         web_port=args.web_port,
         moto_port=args.moto_port,
+        pbx_port=args.pbx_port,
+        count_aws_calls=args.count_aws_calls,
         seed_demo=not args.no_seed,
         template_path=args.template.resolve(),
         parameters=dict(p.split("=", 1) for p in args.param),
@@ -68,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
   @connections   {stack.callback_url}/@connections/{{connectionId}}
   Webphone       {stack.web_url}
   AWS (moto)     {stack.moto.url}
+  PBX simulator  {stack.pbx_url}
 
   Press Ctrl-C to stop.
 """,

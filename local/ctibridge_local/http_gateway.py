@@ -147,7 +147,13 @@ def to_response(result: Any) -> Response:
     return response
 
 
-def create_app(routes: list[HttpRoute], functions: Functions, cors_origins: list[str]) -> Starlette:
+def create_app(
+    routes: list[HttpRoute],
+    functions: Functions,
+    cors_origins: list[str],
+    local_routes: list[Route] | None = None,
+) -> Starlette:
+    """``local_routes`` (e.g. ``GET /openapi.json``) are the local stack's own, never deployed."""
     table = RouteTable(routes)
 
     async def dispatch(request: Request) -> Response:
@@ -169,8 +175,11 @@ def create_app(routes: list[HttpRoute], functions: Functions, cors_origins: list
         response.headers["x-local-duration-ms"] = f"{(time.perf_counter() - started) * 1000:.2f}"
         return response
 
-    return Starlette(
-        routes=[Route("/{path:path}", dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])],
+    app = Starlette(
+        routes=[
+            *(local_routes or []),
+            Route("/{path:path}", dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]),
+        ],
         middleware=[
             Middleware(
                 CORSMiddleware,
@@ -181,3 +190,13 @@ def create_app(routes: list[HttpRoute], functions: Functions, cors_origins: list
             )
         ],
     )
+
+    async def unrouted(scope: Any, receive: Any, send: Any) -> None:
+        # Paths Starlette's router cannot match (its {path} stops at a decoded newline) still go
+        # through API Gateway's routing, as on AWS, instead of Starlette's plain-text 404.
+        if scope["type"] == "http":
+            response = await dispatch(Request(scope, receive))
+            await response(scope, receive, send)
+
+    app.router.default = unrouted
+    return app

@@ -65,6 +65,17 @@ def _create_queues(template: Template, names: LocalNames, sqs: Any, stage: str) 
             )
             if key in props
         }
+        if str(props.get("FifoQueue", "")).lower() == "true":
+            # SQS requires the suffix (CloudFormation adds it to the names it generates).
+            queue_name += ".fifo"
+            attributes["FifoQueue"] = "true"
+            attributes.update(
+                {
+                    key: str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
+                    for key in ("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
+                    if key in props
+                }
+            )
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(names.resolve(props["RedrivePolicy"]))
         url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]

@@ -17,7 +17,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ctibridge_local import http_gateway, resources, ws_gateway
+from ctibridge_local import (
+    aws_calls,
+    dev_login,
+    http_gateway,
+    openapi,
+    pbx_simulator,
+    powertools_isolation,
+    resources,
+    ws_gateway,
+)
 from ctibridge_local.lambdas import Functions
 from ctibridge_local.moto_backend import MotoServer, wait_for_port
 from ctibridge_local.resolve import ACCOUNT_ID, REGION, LocalNames
@@ -34,12 +43,15 @@ class StackConfig:
     ws_port: int = 3001
     web_port: int = 8080
     moto_port: int = 5000
+    pbx_port: int = 3002  # the PBX simulator (recordings, click2call.php)
     seed_demo: bool = True
     template_path: Path = TEMPLATE_PATH
     parameters: dict[str, str] = field(default_factory=dict)
     # Settings only the local stack needs (e.g. hosts the SSRF guard may reach on loopback).
     extra_env: dict[str, str] = field(default_factory=dict)
     moto_log: Path | None = None
+    # Count the functions' AWS calls (botocore hooks), served at {web_url}/_local/aws-calls (bench).
+    count_aws_calls: bool = False
 
 
 class LocalStack:
@@ -73,6 +85,10 @@ class LocalStack:
     @property
     def web_url(self) -> str:
         return f"http://{self.config.host}:{self.config.web_port}"
+
+    @property
+    def pbx_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.pbx_port}"
 
     @property
     def web_origins(self) -> list[str]:
@@ -123,10 +139,15 @@ class LocalStack:
         os.environ.update(self.function_environment())
         os.environ.update(self.config.extra_env)
         self._put_layers_on_path()
+        # Invocations run concurrently on threads here, one at a time on Lambda: isolate Powertools' state.
+        powertools_isolation.install()
         self.functions = Functions(self.template.functions)
         self.functions.warm_up()
+        if self.config.count_aws_calls:
+            aws_calls.install()
         if self.config.seed_demo:
             self._seed_demo()
+            self._connect_demo_to_pbx_simulator()
         self._start_servers()
         for mapping in self.template.queue_mappings:
             poller = QueuePoller(
@@ -172,6 +193,21 @@ class LocalStack:
 
         seed_demo_tenant(table_name=self.names.ref("Table"), stage=self.stage)
 
+    def _connect_demo_to_pbx_simulator(self) -> None:
+        # The demo tenant's PBX is the simulator: click-to-call goes to it, and its recordings may be
+        # fetched although it is on loopback. Allowed by the tenant's config, as for any on-premises PBX.
+        from ctibridge.tenants.repository import TenantRepository
+        from ctibridge_cli.demo import DEMO_CUSTOMER
+
+        host = f"{self.config.host}:{self.config.pbx_port}"
+        TenantRepository(self.names.ref("Table")).update_tenant(
+            DEMO_CUSTOMER,
+            {
+                "recording_hosts_allowed": [host],
+                "pbx_click2call_url": f"{self.pbx_url}/wsapi/{DEMO_CUSTOMER}/click2call.php",
+            },
+        )
+
     # ------------------------------------------------------------------ servers
     def _web_app(self) -> Starlette:
         async def config(_: Any) -> JSONResponse:
@@ -183,9 +219,27 @@ class LocalStack:
         return Starlette(
             routes=[
                 Route("/config.json", config),
+                *(
+                    [Route("/_local/aws-calls", aws_calls.endpoint, methods=["GET", "DELETE"])]
+                    if self.config.count_aws_calls
+                    else []
+                ),
+                # LOCAL ONLY: demo login tokens for the webphone (never deployed; see dev_login).
+                *(dev_login.routes() if self.config.seed_demo else []),
                 Mount("/", StaticFiles(directory=WEBPHONE_DIR, html=True, check_dir=False)),
             ]
         )
+
+    def _pbx_simulator_app(self) -> Starlette:
+        from ctibridge_cli.demo import DEMO_CLICK2CALL_SECRET, DEMO_CUSTOMER, DEMO_PBX_SECRET
+
+        config = pbx_simulator.SimulatorConfig(
+            public_url=self.pbx_url,
+            bridge_url=self.http_url,
+            webhook_secrets={DEMO_CUSTOMER: DEMO_PBX_SECRET} if self.config.seed_demo else {},
+            click2call_secrets={DEMO_CUSTOMER: DEMO_CLICK2CALL_SECRET} if self.config.seed_demo else {},
+        )
+        return pbx_simulator.create_app(config)
 
     def _server(self, app: Any, port: int) -> uvicorn.Server:
         config = uvicorn.Config(
@@ -196,6 +250,8 @@ class LocalStack:
             access_log=False,
             lifespan="off",
             ws_max_size=ws_gateway.MAX_MESSAGE_BYTES * 2,
+            # API Gateway sends no server banner; neither do we (the security tests check headers).
+            server_header=False,
         )
         # uvicorn leaves signals alone off the main thread: __main__ handles Ctrl-C and stops us.
         return uvicorn.Server(config)
@@ -211,11 +267,18 @@ class LocalStack:
         origins = self.names.resolve(self._cors_origins())
         apps = {
             "http": (
-                http_gateway.create_app(self.template.http_routes, self.functions, origins),
+                http_gateway.create_app(
+                    self.template.http_routes,
+                    self.functions,
+                    origins,
+                    # LOCAL ONLY: the API's OpenAPI document, built from the handlers (not deployed).
+                    [Route(openapi.OPENAPI_PATH, openapi.endpoint(self.template), methods=["GET"])],
+                ),
                 self.config.http_port,
             ),
             "ws": (self.websocket.create_app(), self.config.ws_port),
             "web": (self._web_app(), self.config.web_port),
+            "pbx": (self._pbx_simulator_app(), self.config.pbx_port),
         }
         self._servers = {name: self._server(app, port) for name, (app, port) in apps.items()}
         self._loop = asyncio.new_event_loop()

@@ -9,7 +9,8 @@ from tests.support.local_stack import RunningStack, start_stack
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"))
+    # Recording retries back off from 1 s instead of 30 s, so a retry can be watched end to end.
+    running = start_stack(tmp_path_factory.mktemp("stack"), "--env", "RECORDING_RETRY_BASE_SECONDS=1")
     yield running
     running.stop()
 

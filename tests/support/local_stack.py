@@ -31,6 +31,7 @@ class RunningStack:
     stage: str = "dev"
     table_name: str = "ctibridge-dev-table"
     output: list[str] = field(default_factory=list)
+    pbx_url: str = ""  # the PBX simulator (recordings, click2call.php)
 
     def client(self, service: str) -> Any:
         return boto3.session.Session(
@@ -57,7 +58,7 @@ class RunningStack:
 
 
 def start_stack(log_dir: Path, *extra_args: str, timeout: float = 60) -> RunningStack:
-    ports = {name: free_port() for name in ("http", "ws", "web", "moto")}
+    ports = {name: free_port() for name in ("http", "ws", "web", "moto", "pbx")}
     log_path = log_dir / "local-stack.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed when the process ends
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -75,6 +76,8 @@ def start_stack(log_dir: Path, *extra_args: str, timeout: float = 60) -> Running
             str(ports["web"]),
             "--moto-port",
             str(ports["moto"]),
+            "--pbx-port",
+            str(ports["pbx"]),
             *extra_args,
         ],
         stdout=log,
@@ -101,4 +104,5 @@ def start_stack(log_dir: Path, *extra_args: str, timeout: float = 60) -> Running
         web_url=f"http://{host}:{ports['web']}",
         moto_url=f"http://{host}:{ports['moto']}",
         log_path=log_path,
+        pbx_url=f"http://{host}:{ports['pbx']}",
     )

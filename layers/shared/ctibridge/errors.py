@@ -82,6 +82,14 @@ class InternalError(CtiError):
     http_status = 500
 
 
+class BackendUnavailable(CtiError):
+    """AWS throttled us or could not be reached: nothing was written, the caller should retry."""
+
+    code = "BACKEND_UNAVAILABLE"
+    message = "The service is briefly unavailable; retry shortly."
+    http_status = 503
+
+
 # ------------------------------------------------------------ the seed login's answers (seeds 001/002)
 # The seeds fix the HTTP statuses (404, 405, 401, 400, 500); the codes are ours and stable.
 

@@ -27,8 +27,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
-from ctibridge.errors import BadRequest, CtiError, InternalError, PayloadTooLarge
-from ctibridge.observability import logger
+from ctibridge.errors import BackendUnavailable, BadRequest, CtiError, InternalError, PayloadTooLarge
+from ctibridge.observability import count, logger
 
 # API Gateway accepts up to 10 MB; nothing we take legitimately comes near 8 KB, and a small cap keeps
 # JSON parsing and JWT decoding cheap for hostile input.
@@ -60,11 +60,65 @@ def _validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# AWS error codes that mean "not now" rather than "never": throttling and AWS's own failures.
+_RETRYABLE_AWS_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "TransactionInProgressException",
+    }
+)
+RETRY_AFTER_SECONDS = 2
+
+
+def is_backend_unavailable(error: BaseException | None) -> bool:
+    """True if ``error`` (or what caused it) is AWS throttling or being unreachable: worth a retry."""
+    for _ in range(5):  # the cause chain: e.g. SecretsUnavailable <- GetParameterError <- ClientError
+        if error is None:
+            return False
+        # botocore is imported only when the error comes from it (cold starts stay free of it).
+        if type(error).__module__.startswith("botocore"):
+            from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+            if isinstance(error, ConnectionError | HTTPClientError):
+                return True  # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError...
+            if isinstance(error, ClientError):
+                code = str(error.response.get("Error", {}).get("Code", ""))
+                status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+                return code in _RETRYABLE_AWS_CODES or status >= 500
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _backend_unavailable(error: BaseException) -> Response:
+    # Every write here is one conditional call, so a failed one wrote nothing; a retry is safe.
+    logger.warning(
+        "backend unavailable", extra={"code": BackendUnavailable.code, "error": type(error).__name__}
+    )
+    count("BackendUnavailable")
+    unavailable = BackendUnavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _json(unavailable.http_status, unavailable.body(), unavailable.headers)
+
+
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     """Map every exception a route can raise to a JSON error answer with a stable ``code``."""
 
     @app.exception_handler(CtiError)
     def _domain_error(error: CtiError) -> Response:
+        if error.http_status == 500 and is_backend_unavailable(error.__cause__):
+            return _backend_unavailable(error)
         if error.http_status == 500:
             # The specific code (e.g. SECRETS_UNAVAILABLE) is for operators, in the logs; clients get
             # the one generic system error (the seeds' "500 system error").
@@ -101,6 +155,8 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
+        if is_backend_unavailable(error):
+            return _backend_unavailable(error)
         # The traceback goes to the logs only; the client learns nothing about the internals.
         logger.exception("unhandled error")
         return _json(500, InternalError().body())

@@ -40,6 +40,15 @@ class Settings(BaseModel):
     login_max_failures: int = 5  # failed logins per domain+ipphone and window, then 429
     login_failure_window_seconds: int = 300
     minted_token_max_ttl_seconds: int = 86400  # POST /v1/tokens upper bound for ttl_seconds
+    # --- call events forwarded to the CRM (issue 10)
+    delivery_dead_letter_queue_url: str | None = None  # the worker moves events there after the window
+    delivery_connect_timeout_seconds: float = 3.0
+    delivery_read_timeout_seconds: float = 10.0
+    delivery_retry_base_seconds: int = 30  # backoff ceiling base * 2**(n-1), half of it random
+    delivery_retry_max_seconds: int = 6 * 3600  # per step; SQS visibility allows at most 12 h
+    delivery_retry_window_seconds: int = 24 * 3600  # retried at least this long, then the DLQ
+    delivery_record_ttl_days: int = 30  # delivery attempts and states expire (table TTL)
+    delivery_recording_url_ttl_seconds: int = 3600  # presigned URL in recording.ready
 
     @classmethod
     def from_environ(cls) -> "Settings":

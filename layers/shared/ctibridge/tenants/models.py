@@ -67,6 +67,8 @@ class Tenant(BaseModel):
     crm_lookup_url: str | None = None
     callout_allow_prefixes: list[str] = Field(default_factory=list)
     callout_deny_prefixes: list[str] = Field(default_factory=list)
+    # Seed csTransferCallAcd(queueId): the number a call is transferred to for each queue id (issue 9).
+    transfer_queues: dict[str, str] = Field(default_factory=dict)
     crm_endpoints: list[CrmEndpoint] = Field(default_factory=list)  # where call events are forwarded
     sip_server: str = DEFAULT_SIP_SERVER  # host[:port] of the registrar: sip:{ext}@{sip_server}
     sip_ws_url: str = DEFAULT_SIP_WS_URL  # SIP over WebSocket endpoint the webphone (JsSIP) opens

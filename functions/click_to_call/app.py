@@ -1,0 +1,152 @@
+"""Click-to-call for the CRM.
+
+- ``GET /wsapi/{customer}/click2call.php?secret=&extension=&phone=&userfield=`` — seed 004 §2.1, as a
+  CRM written for the seed PBX calls it (``secret`` is the tenant's CRM API key here);
+- ``POST /v1/calls/outbound`` ``{extension, phone, userfield}`` with the API key and an optional
+  ``Idempotency-Key`` header (a CRM retry never dials twice) → 202 with the request to follow;
+- ``GET /v1/calls/outbound/{request_id}`` — queued, dialing, ringing, answered, or failed with the
+  seed's code.
+"""
+
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from ctibridge.auth.api_keys import ApiKeyInvalid, ApiKeyMissing, tenant_for_request
+from ctibridge.click2call import service
+from ctibridge.click2call.errors import OutboundRequestNotFound
+from ctibridge.click2call.models import OutboundCallRequest, Source
+from ctibridge.errors import BadRequest, Conflict
+from ctibridge.http_errors import parse_json_body, register_error_handlers, resolve
+from ctibridge.observability import logger
+from ctibridge.settings import get_settings
+from ctibridge.tenants.models import Tenant
+from ctibridge.tenants.repository import get_by_api_key
+
+app = APIGatewayHttpResolver(enable_validation=True)
+register_error_handlers(app)
+
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    message = "This Idempotency-Key was used with a different request."
+    http_status = 422
+
+
+class IdempotencyInProgress(Conflict):
+    code = "IDEMPOTENCY_IN_PROGRESS"
+    message = "A request with this Idempotency-Key is still being processed; retry shortly."
+
+
+@lru_cache(maxsize=1)
+def _idempotency() -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
+    # Records live in the single table under their own partition, expiring with its TTL attribute.
+    store = DynamoDBPersistenceLayer(
+        table_name=get_settings().table_name,
+        key_attr="PK",
+        sort_key_attr="SK",
+        static_pk_value="IDEMPOTENCY#click-to-call",
+        expiry_attr="expires_at",
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="[tenant, key]",
+        payload_validation_jmespath="request",
+        expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS,
+        raise_on_no_idempotency_key=True,
+    )
+    return store, config
+
+
+def _start(tenant: Tenant, request: OutboundCallRequest, source: Source, key: str | None) -> dict[str, Any]:
+    if key is None:
+        return service.start(tenant, request, source).view()
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise BadRequest("Idempotency-Key is too long.", code="VALIDATION_ERROR", field="Idempotency-Key")
+    store, config = _idempotency()
+
+    @idempotent_function(data_keyword_argument="call", persistence_store=store, config=config)
+    def start_once(call: dict[str, Any]) -> dict[str, Any]:
+        return service.start(tenant, request, source).view()
+
+    try:
+        return start_once(call={"tenant": tenant.tenant_id, "key": key, "request": request.model_dump()})
+    except IdempotencyValidationError:
+        raise IdempotencyKeyReused() from None
+    except IdempotencyAlreadyInProgressError:
+        raise IdempotencyInProgress() from None
+
+
+def _accepted(body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"Location": f"/v1/calls/outbound/{body['request_id']}"},
+    )
+
+
+@app.post("/v1/calls/outbound")
+def create_outbound() -> Response[dict[str, Any]]:
+    tenant = tenant_for_request(app.current_event.headers)
+    logger.append_keys(tenant=tenant.tenant_id)
+    request = parse_json_body(OutboundCallRequest, app.current_event.decoded_body)
+    key = app.current_event.headers.get("idempotency-key")
+    return _accepted(_start(tenant, request, Source.API, key.strip() if key else None))
+
+
+@app.get("/v1/calls/outbound/<request_id>")
+def get_outbound(request_id: str) -> dict[str, Any]:
+    tenant = tenant_for_request(app.current_event.headers)
+    outbound = service.get(tenant, request_id) if request_id.isalnum() and len(request_id) == 32 else None
+    if outbound is None:
+        raise OutboundRequestNotFound()
+    return outbound.view()
+
+
+@app.get("/wsapi/<customer>/click2call.php")
+def click2call_php(customer: str) -> Response[dict[str, Any]]:
+    params = app.current_event.query_string_parameters or {}
+    secret = params.get("secret")
+    tenant = get_by_api_key(secret) if secret else None
+    if tenant is None and not secret:
+        tenant = tenant_for_request(app.current_event.headers)
+    if tenant is None:
+        raise ApiKeyInvalid() if secret else ApiKeyMissing()
+    if tenant.tenant_id != customer:
+        # Another tenant's key: refused exactly as a wrong key, so customer codes can't be probed.
+        raise ApiKeyInvalid()
+    logger.append_keys(tenant=tenant.tenant_id)
+    try:
+        request = OutboundCallRequest.model_validate(
+            {k: params[k] for k in ("extension", "phone", "userfield") if params.get(k) not in (None, "")}
+        )
+    except ValidationError as error:
+        first = error.errors(include_input=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise BadRequest(f"{field}: {first['msg']}", code="VALIDATION_ERROR", field=field) from None
+    # A GET can't carry Idempotency-Key from seed-era CRMs: their userfield (an order id) is the key.
+    key = f"click2call.php:{request.userfield}" if request.userfield else None
+    body = _start(tenant, request, Source.CLICK2CALL_PHP, key)
+    return _accepted({"code": "ok", **body})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _idempotency()[1].register_lambda_context(context)
+    return resolve(app, event, context)

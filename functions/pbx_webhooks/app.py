@@ -1,0 +1,46 @@
+"""The PBX call-event webhooks of seed 004: ``/wsapi/{customer}/incoming_call|outgoing_call|call_answered``.
+
+GET or POST, fields in the query string, a JSON or a form body; the secret as ``?secret=``, X-Api-Key,
+Bearer or Basic. What each check answers is described in ``ctibridge.webhooks.service``.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ctibridge.calls.models import EventKind
+from ctibridge.http_errors import register_error_handlers, resolve
+from ctibridge.observability import log_metrics, logger
+from ctibridge.settings import get_settings
+from ctibridge.webhooks import service
+
+app = APIGatewayHttpResolver(enable_validation=True)
+register_error_handlers(app)
+
+
+def _handle(kind: EventKind, customer: str) -> dict[str, Any]:
+    # The raw event: the fields may be in the query, a JSON body or a form, which the service merges.
+    return service.handle(kind, customer, app.current_event.raw_event).body()
+
+
+@app.route("/wsapi/<customer>/incoming_call", method=["GET", "POST"])
+def incoming_call(customer: str) -> dict[str, Any]:
+    return _handle(EventKind.INCOMING, customer)
+
+
+@app.route("/wsapi/<customer>/outgoing_call", method=["GET", "POST"])
+def outgoing_call(customer: str) -> dict[str, Any]:
+    return _handle(EventKind.OUTGOING, customer)
+
+
+@app.route("/wsapi/<customer>/call_answered", method=["GET", "POST"])
+def call_answered(customer: str) -> dict[str, Any]:
+    return _handle(EventKind.ANSWERED, customer)
+
+
+# log_event stays off: the query string carries the PBX secret.
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context, max_body_bytes=get_settings().webhook_max_body_bytes)

@@ -1,0 +1,29 @@
+"""WebSocket messages from the webphone: every action route and $default (unknown actions).
+
+API Gateway selects the route by ``$request.body.action``; all of them land here and
+``realtime.actions.dispatch`` picks the handler by the same key. Answers go back over @connections.
+"""
+
+import base64
+import binascii
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ctibridge.observability import logger
+from ctibridge.realtime import actions
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.connectionId", clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    context_ = event["requestContext"]
+    logger.append_keys(route=context_.get("routeKey"))
+    body = event.get("body")
+    if body and event.get("isBase64Encoded"):
+        # A binary frame: the webphone sends text, but a decodable one is served all the same.
+        try:
+            body = base64.b64decode(body).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            body = ""
+    actions.dispatch(context_["connectionId"], body)
+    return {"statusCode": 200}

@@ -1,0 +1,1 @@
+"""Call logs: one item per PBX call, merged from its events, listed by date, phone and extension."""

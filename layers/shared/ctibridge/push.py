@@ -1,0 +1,82 @@
+"""Posting frames to WebSocket clients through API Gateway's @connections management API.
+
+This is the transport only: one connection, one frame. Fan-out to an agent's tabs, and forgetting
+connections that turned out to be gone, live in ``ctibridge.realtime.fanout``.
+"""
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from ctibridge.settings import get_settings
+
+# A ring popup is worth nothing after a few seconds: short timeouts, one retry (throttling, 5xx).
+# The pool is sized for the fan-out's concurrent posts (botocore's default of 10 would queue them).
+_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=3,
+    retries={"mode": "standard", "max_attempts": 2},
+    max_pool_connections=32,
+    tcp_keepalive=True,
+)
+
+
+@lru_cache(maxsize=4)
+def _client(endpoint_url: str) -> Any:
+    return boto3.session.Session().client(
+        "apigatewaymanagementapi", endpoint_url=endpoint_url, config=_CONFIG
+    )
+
+
+def management_api() -> Any:
+    """The thread-safe @connections client of this function's WebSocket API."""
+    url = get_settings().websocket_callback_url
+    if not url:
+        raise RuntimeError("WEBSOCKET_CALLBACK_URL is not set for this function")
+    return _client(url)
+
+
+def is_gone(error: ClientError) -> bool:
+    """True when API Gateway says the connection no longer exists (HTTP 410)."""
+    return error.response.get("Error", {}).get("Code") == "GoneException"
+
+
+def encode(message: BaseModel | dict[str, Any] | bytes) -> bytes:
+    if isinstance(message, bytes):
+        return message
+    if isinstance(message, BaseModel):
+        return message.model_dump_json().encode()
+    return json.dumps(message, separators=(",", ":"), default=str, ensure_ascii=False).encode()
+
+
+def post(connection_id: str, data: bytes) -> bool:
+    """Post one frame; False when that connection is gone.
+
+    Any other failure is raised: a throttled or failing API must not look like a closed tab.
+    """
+    try:
+        management_api().post_to_connection(ConnectionId=connection_id, Data=data)
+    except ClientError as error:
+        if is_gone(error):
+            return False
+        raise
+    return True
+
+
+def send(connection_id: str, message: BaseModel | dict[str, Any] | bytes) -> bool:
+    """``post`` of a model, a dict (as JSON) or ready bytes."""
+    return post(connection_id, encode(message))
+
+
+def disconnect(connection_id: str) -> None:
+    """Close a connection from the server side; a connection already gone is fine."""
+    try:
+        management_api().delete_connection(ConnectionId=connection_id)
+    except ClientError as error:
+        if not is_gone(error):
+            raise

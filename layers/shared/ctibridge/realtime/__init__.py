@@ -1,0 +1,1 @@
+"""Real-time pushes to agents' webphone tabs over the WebSocket API."""

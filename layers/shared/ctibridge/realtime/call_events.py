@@ -1,0 +1,147 @@
+"""Fan-out of PBX call events to the agent's open tabs (ring popups) and the agent's call state.
+
+The webhook path calls :func:`publish_call_event` after it has stored the event. In order:
+
+1. for ringing and outgoing calls of a tenant with a ``crm_lookup_url``, the CRM is asked who the
+   number is, on another thread;
+2. the popup (``call.ringing``/``call.outgoing``/``call.ended``) goes to every tab of the extension at
+   once: one Query for the tabs, concurrent posts. Nothing waits in front of it;
+3. the agent's call state is updated (idle/ringing/in_call, read by click-to-call and transfer);
+4. if the CRM answered by the time the tabs were known, the contact rode in the popup itself;
+   otherwise it follows as ``call.contact`` when it arrives, at most ``LOOKUP_TIMEOUT_SECONDS`` after
+   the event. A slow or failing CRM delays nothing and costs only the missing name.
+
+Delivery problems are logged, never raised: the event is already stored, and failing the webhook would
+make the PBX send it again (a duplicate popup) without helping the tab that missed it.
+"""
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from pydantic import ValidationError
+
+from ctibridge import connections
+from ctibridge.observability import count, logger
+from ctibridge.realtime import fanout, presence, screen_pop
+from ctibridge.realtime.messages import CallContact, CallEnded, CallOutgoing, CallRinging, Contact
+from ctibridge.realtime.presence import CallEventKind
+from ctibridge.tenants import repository
+
+_MODELS: dict[str, type[CallRinging | CallOutgoing | CallEnded]] = {
+    "ringing": CallRinging,
+    "outgoing": CallOutgoing,
+    "ended": CallEnded,
+}
+# Separate from the fan-out's pool: these tasks run beside a fan-out that may itself wait on that pool.
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="call-event")
+        return _executor
+
+
+def build_message(
+    tenant_id: str, extension: str, kind: CallEventKind, data: dict[str, Any]
+) -> CallRinging | CallOutgoing | CallEnded:
+    """The popup for a PBX event; raises ValidationError for an event without a callid or phone."""
+    model = _MODELS[kind]
+    fields = {
+        name: data[name]
+        for name in model.model_fields
+        if name not in ("type", "ts", "v", "contact") and data.get(name) is not None
+    }
+    fields |= {"extension": extension, "customer": data.get("customer") or tenant_id}
+    fields.setdefault("direction", "outbound" if kind == "outgoing" else "inbound")
+    if kind == "ended":
+        fields.setdefault("phone", "")  # a call log without the number still ends the call
+    return model.model_validate(fields)
+
+
+def _crm_lookup_url(tenant_id: str) -> str | None:
+    # Cached (the webhook path has just loaded this tenant): no read in front of the popup.
+    tenant = repository.get_by_customer(tenant_id)
+    return tenant.crm_lookup_url if tenant is not None else None
+
+
+def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data: dict[str, Any]) -> None:
+    """Push ``call.<kind>`` with ``data`` to every tab of ``extension`` in ``tenant_id``, and track the
+    agent's call state. Returns once the popup is out, the state written and the contact (if any) sent.
+    """
+    started = time.monotonic()
+    try:
+        message = build_message(tenant_id, extension, kind, data)
+    except ValidationError as error:
+        logger.warning(
+            "call event not published: invalid",
+            extra={
+                "tenant": tenant_id,
+                "kind": kind,
+                "fields": [".".join(map(str, e["loc"])) for e in error.errors()],
+            },
+        )
+        return
+    log = {"tenant": tenant_id, "extension": extension, "callid": message.callid, "kind": kind}
+    contact: Future[Contact | None] | None = None
+    if isinstance(message, CallRinging | CallOutgoing):
+        try:
+            url = _crm_lookup_url(tenant_id)
+        except Exception:  # the popup matters more than the contact
+            logger.exception("tenant lookup failed; popup without the contact", extra=log)
+            url = None
+        if url:
+            contact = _background().submit(screen_pop.lookup, url, message.phone, message.phone_e164)
+
+    # 1. The popup: nothing else runs in front of it (the state write follows; it is not on the
+    # agent's screen and would only compete with the popup for the table and the CPU).
+    try:
+        targets = connections.for_agent(tenant_id, extension)
+        if contact is not None and contact.done() and contact.exception() is None and contact.result():
+            message = message.model_copy(update={"contact": contact.result()})
+            contact = None
+        delivery = fanout.send_to_connections(targets, message)
+    except Exception:  # see the module docstring: logged, never raised
+        logger.exception("call event popup failed", extra=log)
+        delivery = fanout.Delivery()
+
+    # 2. The agent's call state, for click-to-call and transfer; written before the webhook answers.
+    try:
+        if not presence.record_call_event(
+            tenant_id, extension, kind, message.callid, message.phone, message.direction
+        ):
+            logger.info("call event older than the agent's state; state kept", extra=log)
+    except Exception:
+        logger.exception("agent call state not updated", extra=log)
+    logger.info(
+        "call event published",
+        extra={**log, "tabs": delivery.count, "gone": len(delivery.gone), "failed": len(delivery.failed)},
+    )
+    count("PopupsSent", delivery.count)
+    count("PopupsGone", len(delivery.gone))
+    count("PopupsFailed", len(delivery.failed))
+
+    # 3. The CRM's contact, if it came within the bound.
+    if contact is not None:
+        remaining = screen_pop.LOOKUP_TIMEOUT_SECONDS - (time.monotonic() - started)
+        try:
+            found = contact.result(timeout=max(0.0, remaining))
+        except FutureTimeout:
+            found = None
+            logger.info("crm lookup too slow; popup went without the contact", extra=log)
+        except Exception:
+            found = None
+            logger.exception("crm lookup failed", extra=log)
+        if found is not None and delivery.delivered:
+            fanout.send_to_connections(
+                delivery.delivered, CallContact(callid=message.callid, phone=message.phone, contact=found)
+            )
+
+
+__all__ = ["CallEventKind", "build_message", "publish_call_event"]

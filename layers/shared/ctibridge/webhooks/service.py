@@ -1,0 +1,164 @@
+"""Handling one PBX webhook: tenant, secret, validation, one merge write, then the slow work queued.
+
+Order of checks, each answering before anything is stored:
+
+1. unknown customer → 404 ``CUSTOMER_NOT_FOUND`` (the tenant lookup is cached in-process);
+2. missing/wrong secret → 401 ``SECRET_INVALID`` (constant-time comparison);
+3. inactive tenant → 403 ``TENANT_EXPIRED`` (after the secret, so strangers learn nothing);
+4. unreadable body or invalid field → 400 ``VALIDATION_ERROR`` with ``field`` (413 for oversized
+   bodies is answered even earlier, by ``http_errors.resolve``).
+
+Then exactly one DynamoDB write (``CallRepository.record_event``). A recording download is queued on
+SQS; the agents' tabs are told through ``realtime.call_events`` — both only for a new event, except that
+a duplicate ``call_answered`` whose recording is still pending queues the download again (the first
+attempt may have failed after the write; the fetcher is idempotent), so no recording is ever lost to a
+failure between the write and the send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ctibridge.auth.api_keys import TenantExpired
+from ctibridge.calls.models import CallEvent, CallRecord, EventKind, RecordingState
+from ctibridge.calls.repository import repository as call_repository
+from ctibridge.click2call import service as click2call
+from ctibridge.delivery import hooks as crm_delivery
+from ctibridge.errors import CtiError, NotFound
+from ctibridge.observability import count, logger
+from ctibridge.realtime.call_events import CallEventKind, publish_call_event
+from ctibridge.recordings import jobs
+from ctibridge.tenants.repository import get_by_customer
+from ctibridge.tenants.secrets import get_secrets
+from ctibridge.webhooks import auth
+from ctibridge.webhooks.models import collect_params, parse_event
+
+_PUBLISH_KIND: dict[EventKind, CallEventKind] = {
+    EventKind.INCOMING: "ringing",
+    EventKind.OUTGOING: "outgoing",
+    EventKind.ANSWERED: "ended",
+}
+
+
+class CustomerNotFound(NotFound):
+    code = "CUSTOMER_NOT_FOUND"
+    message = "Unknown customer."
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    callid: str
+    duplicate: bool
+    call: CallRecord
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "code": "OK",
+            "message": "Duplicate event, already stored." if self.duplicate else "Stored.",
+            "callid": self.callid,
+            "duplicate": self.duplicate,
+        }
+
+
+def _received_at(event: Mapping[str, Any]) -> datetime:
+    """When API Gateway received the request (requestContext.timeEpoch), else now."""
+    epoch_ms = (event.get("requestContext") or {}).get("timeEpoch")
+    if isinstance(epoch_ms, int | float) and epoch_ms > 0:
+        return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return datetime.now(UTC)
+
+
+def handle(kind: EventKind, customer: str, event: Mapping[str, Any]) -> WebhookResult:
+    """Process one webhook request (an API Gateway payload 2.0 event) for ``customer``."""
+    try:
+        result = _handle(kind, customer, event)
+    except CtiError as error:
+        if error.http_status < 500:
+            count("WebhooksRejected")
+        raise
+    count("WebhooksReceived")
+    if result.duplicate:
+        count("WebhooksDuplicate")
+    return result
+
+
+def _handle(kind: EventKind, customer: str, event: Mapping[str, Any]) -> WebhookResult:
+    tenant = get_by_customer(customer)
+    if tenant is None:
+        raise CustomerNotFound()
+    logger.append_keys(tenant=tenant.tenant_id, pbx_event=kind.value)
+
+    request = collect_params(event)
+    presented = auth.presented_secret(request.params, event.get("headers") or {})
+    auth.verify(presented, get_secrets(tenant.tenant_id).pbx_secret)
+    if not tenant.is_active():
+        raise TenantExpired()
+    if request.body_error is not None:
+        raise request.body_error
+
+    fields = {k: v for k, v in request.params.items() if k != auth.SECRET_PARAM}
+    call_event = parse_event(kind, fields, zone=tenant.zone, received_at=_received_at(event))
+    logger.append_keys(callid=call_event.callid)
+
+    result = call_repository().record_event(tenant.tenant_id, call_event)
+    call = result.call
+    if kind is EventKind.ANSWERED and call.recording_state is RecordingState.PENDING:
+        jobs.enqueue(jobs.RecordingJob(tenant_id=tenant.tenant_id, callid=call_event.callid))
+    if result.new:
+        _publish(tenant.tenant_id, call_event, call)
+    if kind is EventKind.ANSWERED:
+        # A click-to-call's token came back as userfield (seed 004 §2.2): close that request. The
+        # second and last DynamoDB write of this webhook, only for calls we placed; idempotent, so a
+        # PBX retry after a crash between the two writes still closes it.
+        click2call.link_call_log(tenant.tenant_id, call_event.callid, call_event.userfield, call_event.status)
+    # The CRM's copy (issue 10), queued for a duplicate too: after a crash between the write and this
+    # send, the PBX's re-send is the only chance; the stable event id makes the CRM receive it once.
+    crm_delivery.call_event_stored(tenant, call_event, call)
+    logger.info(
+        "pbx event stored" if result.new else "pbx event duplicate", extra={"duplicate": not result.new}
+    )
+    return WebhookResult(callid=call_event.callid, duplicate=not result.new, call=call)
+
+
+def _public_url(url: str | None) -> str | None:
+    """``url`` without credentials, for agents' screens."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _publish(tenant_id: str, event: CallEvent, call: CallRecord) -> None:
+    data: dict[str, Any] = {
+        "callid": event.callid,
+        "customer": tenant_id,
+        "phone": event.phone,
+        "phone_e164": event.phone_e164,
+        "extension": event.extension,
+        "direction": call.direction.value if call.direction else None,
+        "status": call.status,
+    }
+    if event.kind is EventKind.ANSWERED:
+        data.update(
+            {
+                "calldate": call.calldate,
+                "duration": event.duration,
+                "billsec": event.billsec,
+                "recording": _public_url(event.recording),
+                "userfield": event.userfield,
+            }
+        )
+    try:
+        publish_call_event(tenant_id, event.extension, _PUBLISH_KIND[event.kind], data)
+    except Exception:
+        # The call is stored; a failed popup must not make the PBX retry (the retry would be a
+        # duplicate and publish nothing anyway).
+        logger.exception("publishing the call event failed")

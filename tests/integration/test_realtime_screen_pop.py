@@ -1,0 +1,27 @@
+"""The CRM lookup against a real loopback server: a slow CRM is cut at the timeout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ctibridge.realtime import screen_pop
+from tests.support.realtime import SlowCrm
+
+
+@pytest.mark.parametrize(("delay", "found"), [(0.0, True), (2.0, False)])
+def test_lookup_against_a_real_server_is_bounded(delay: float, found: bool) -> None:
+    # Given a CRM on loopback answering after ``delay`` seconds
+    crm = SlowCrm(delay)
+    try:
+        # When we look a number up
+        started = time.monotonic()
+        contact = screen_pop.lookup(crm.url, "0901234567", "+84901234567")
+        elapsed = time.monotonic() - started
+    finally:
+        crm.close()
+    # Then a fast CRM answers, a slow one is cut at the timeout
+    assert (contact is not None) is found
+    assert elapsed < screen_pop.LOOKUP_TIMEOUT_SECONDS + 0.3
+    assert crm.requests == ["/lookup?phone=0901234567&phone_e164=%2B84901234567"]

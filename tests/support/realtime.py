@@ -1,0 +1,118 @@
+"""Helpers of the real-time tests: a fake @connections API, session tokens, table inspection."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ctibridge.auth import sessions
+from ctibridge.tenants import repository
+
+Connect = Callable[..., dict[str, Any]]
+
+
+@dataclass
+class FakeManagementApi:
+    """API Gateway's @connections API: records posts, answers 410 GoneException for closed tabs.
+
+    moto's own apigatewaymanagementapi accepts any id and never says Gone, so it cannot test cleanup.
+    """
+
+    open: set[str] = field(default_factory=set)
+    frames: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    delay: float = 0.0  # seconds each post takes (to see that posts overlap)
+    fail: set[str] = field(default_factory=set)  # ids whose posts fail with a throttling error
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def post_to_connection(self, ConnectionId: str, Data: bytes) -> dict[str, Any]:
+        if self.delay:
+            time.sleep(self.delay)
+        if ConnectionId in self.fail:
+            raise ClientError(
+                {"Error": {"Code": "LimitExceededException", "Message": "slow down"}}, "PostToConnection"
+            )
+        if ConnectionId not in self.open:
+            gone: Any = {
+                "Error": {"Code": "GoneException", "Message": "gone"},
+                "ResponseMetadata": {"HTTPStatusCode": 410},
+            }
+            raise ClientError(gone, "PostToConnection")
+        with self._lock:
+            self.frames[ConnectionId].append(json.loads(Data))
+        return {}
+
+    def types(self, connection_id: str) -> list[str]:
+        return [frame["type"] for frame in self.frames[connection_id]]
+
+    def last(self, connection_id: str) -> dict[str, Any]:
+        return self.frames[connection_id][-1]
+
+
+def session_token(tenant_id: str, ipphone: str) -> str:
+    """A live session token, as the seed login would hand out in ``user.token``."""
+    tenant = repository.get_by_customer(tenant_id)
+    agent = repository.get_agent(tenant_id, ipphone)
+    assert tenant is not None
+    assert agent is not None
+    token, _ = sessions.issue(tenant, agent)
+    return token
+
+
+def open_tab(
+    gateway: FakeManagementApi, ws_connect: Connect, tenant_id: str, ipphone: str, connection_id: str
+) -> None:
+    """A tab that connected and is still open (the gateway will accept posts to it)."""
+    assert ws_connect(tenant_id, ipphone, connection_id)["statusCode"] == 200
+    gateway.open.add(connection_id)
+
+
+def all_items(table: Any) -> list[dict[str, Any]]:
+    """Every item of the table: a test's view only (the code never scans)."""
+    return list(table.scan()["Items"])
+
+
+class SlowCrm:
+    """A real loopback HTTP server standing in for a tenant's CRM lookup, answering after ``delay`` s."""
+
+    def __init__(self, delay: float = 0.0, body: dict[str, Any] | None = None) -> None:
+        import http.server
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests.append(self.path)
+                time.sleep(outer.delay)
+                payload = json.dumps(outer.body).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting: that is the point of the test
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.delay = delay
+        self.body = (
+            body if body is not None else {"name": "Nguyen Van A", "url": "https://crm.example.com/c/1"}
+        )
+        self.requests: list[str] = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/lookup"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

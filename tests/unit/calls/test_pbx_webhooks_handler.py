@@ -1,0 +1,567 @@
+"""The PBX webhook function on every seed 004 request shape: storage, retries, reordering, bad input."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from ctibridge import aws
+from ctibridge.calls.repository import CallRepository
+from ctibridge.observability import logger
+from ctibridge.tenants.provisioning import TenantAdmin
+from tests.support.aws import http_event, load_event
+from tests.support.calls import ACME_PBX_SECRET, Invoke, RecordingResources, counting_aws_calls
+
+ROUTE = "/wsapi/{customer}/%s"
+CALL_LOG: dict[str, Any] = {
+    "callid": "1565944170.123",
+    "calldate": "2019-08-16 15:29:30",
+    "extension": "101",
+    "phone": "0904824242",
+    "duration": 23,
+    "billsec": 11,
+    "status": "ANSWERED",
+    "recording": "https://pbx.example.com/monitor/1565944170.123.wav",
+    "userfield": "order-8812",
+}
+
+
+def request(
+    kind: str,
+    *,
+    customer: str = "demo",
+    method: str = "GET",
+    query: dict[str, str] | None = None,
+    body: dict[str, Any] | str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return http_event(
+        method,
+        f"/wsapi/{customer}/{kind}",
+        route=ROUTE % kind,
+        path_parameters={"customer": customer},
+        query=query,
+        body=body,
+        headers=headers,
+    )
+
+
+def body(response: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = json.loads(response["body"])
+    return answer
+
+
+def stored(callid: str, tenant: str = "demo") -> dict[str, Any] | None:
+    call = CallRepository("ctibridge-test").get(tenant, callid)
+    return call.model_dump(mode="json") if call else None
+
+
+def queued(resources: RecordingResources) -> list[dict[str, Any]]:
+    messages = (
+        boto3.client("sqs")
+        .receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        .get("Messages", [])
+    )
+    return [json.loads(m["Body"]) for m in messages]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Everything the functions log, as Lambda would ship it to CloudWatch."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    target = logging.getLogger(logger.name)  # the stdlib logger behind Powertools' Logger
+    target.addHandler(handler)
+    yield buffer
+    target.removeHandler(handler)
+
+
+# ---------------------------------------------------------------- each request shape
+
+
+SHAPES: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "incoming_call",
+        "1565944170.123",
+        {"direction": "inbound", "status": "RINGING", "extension": "101"},
+    ),
+    (
+        "outgoing_call",
+        "1565944200.124",
+        {"direction": "outbound", "status": "DIALING", "phone_e164": "+84911234567"},
+    ),
+    (
+        "call_answered",
+        "1565944170.123",
+        {
+            "status": "ANSWERED",
+            "calldate": "2019-08-16T08:29:30Z",
+            "billsec": 11,
+            "userfield": "order-8812",
+        },
+    ),
+    (
+        "call_answered_no_answer",
+        "1565944300.125",
+        {"status": "NO ANSWER", "status_raw": "NO ANSER", "duration": 30},
+    ),
+    (
+        "call_answered_form_basic",
+        "1565944400.126",
+        {"phone_e164": "+84911234567", "userfield": "ticket=77"},
+    ),
+    (
+        "incoming_call_post_bearer",
+        "1565944500.127",
+        {"phone": "84904824242", "phone_e164": "+84904824242"},
+    ),
+    ("outgoing_call_api_key", "1565944600.128", {"phone_e164": "+842838123456", "extension": "102"}),
+    ("call_answered_base64", "1565944700.129", {"status": "BUSY"}),
+]
+
+
+def test_every_seed_request_shape_is_stored(webhook: Invoke, published: list[Any]) -> None:
+    for case, callid, expected in SHAPES:
+        # Given a sample request of each shape a PBX may send (events/pbx_webhooks)
+        event = load_event("pbx_webhooks", case)
+        published.clear()
+        # When the webhook function receives it
+        response = webhook(event)
+        # Then it answers 200, stores the call and tells the agents once
+        assert response["statusCode"] == 200, (case, response["body"])
+        assert body(response) == {"code": "OK", "message": "Stored.", "callid": callid, "duplicate": False}
+        call = stored(callid)
+        assert call is not None
+        assert {k: call[k] for k in expected} == expected, case
+        assert len(published) == 1
+
+
+def test_a_retried_event_changes_nothing_and_answers_200(
+    webhook: Invoke, published: list[Any], aws: RecordingResources
+) -> None:
+    # Given a call log already stored
+    event = request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG)
+    assert webhook(event)["statusCode"] == 200
+    before = stored("1565944170.123")
+    # When the PBX delivers it again (twice)
+    again = [
+        webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))
+        for _ in range(2)
+    ]
+    # Then both answer 200 as duplicates, the record is unchanged, and the agents heard once
+    assert [r["statusCode"] for r in again] == [200, 200]
+    assert all(body(r)["duplicate"] for r in again)
+    assert stored("1565944170.123") == before
+    assert [p[2] for p in published] == ["ended"]
+
+
+def test_call_answered_before_incoming_call_makes_one_correct_record(
+    webhook: Invoke, published: list[Any]
+) -> None:
+    # Given the call log arrives first and the ring event after it
+    log = request(
+        "call_answered", method="POST", query={"secret": "demo-secret"}, body={**CALL_LOG, "extension": "102"}
+    )
+    ring = request(
+        "incoming_call",
+        query={
+            "secret": "demo-secret",
+            "phone": "0904824242",
+            "extension": "101",
+            "callid": CALL_LOG["callid"],
+        },
+    )
+    assert webhook(log)["statusCode"] == 200
+    assert webhook(ring)["statusCode"] == 200
+    # Then one call: the log's facts, the ring's direction, both extensions
+    call = stored(CALL_LOG["callid"])
+    assert call is not None
+    assert call["status"] == "ANSWERED"
+    assert call["extension"] == "102"
+    assert call["direction"] == "inbound"
+    assert call["rang_extensions"] == ["101"]
+    assert call["started_at"] == "2019-08-16T08:29:30.000Z"
+    # And each event was published when it came, to the extension it concerns
+    assert [(p[1], p[2]) for p in published] == [("102", "ended"), ("101", "ringing")]
+
+
+def test_a_call_log_alone_is_a_call(webhook: Invoke) -> None:
+    assert (
+        webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))[
+            "statusCode"
+        ]
+        == 200
+    )
+    call = stored(CALL_LOG["callid"])
+    assert call is not None
+    assert call["direction"] is None
+    assert call["status"] == "ANSWERED"
+
+
+def test_published_data(webhook: Invoke, published: list[Any]) -> None:
+    webhook(
+        request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body={**CALL_LOG, "recording": "https://user:pw@pbx.example.com/rec/1.wav"},
+        )
+    )
+    tenant, extension, kind, data = published[0]
+    assert (tenant, extension, kind) == ("demo", "101", "ended")
+    assert data["callid"] == CALL_LOG["callid"]
+    assert data["phone"] == "0904824242"
+    assert data["phone_e164"] == "+84904824242"
+    assert (data["status"], data["duration"], data["billsec"]) == ("ANSWERED", 23, 11)
+    assert data["recording"] == "https://pbx.example.com/rec/1.wav"  # credentials are not for agents' screens
+
+
+# ---------------------------------------------------------------- recordings are queued, not fetched here
+
+
+def test_a_call_log_with_a_recording_queues_one_job(webhook: Invoke, aws: RecordingResources) -> None:
+    webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))
+    assert queued(aws) == [{"v": 1, "tenant_id": "demo", "callid": CALL_LOG["callid"]}]
+
+
+def test_a_retry_queues_the_job_again_while_the_recording_is_pending(
+    webhook: Invoke, aws: RecordingResources
+) -> None:
+    # The first job may have been lost between the write and the send: a retry must not lose it for good
+    for _ in range(2):
+        webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))
+    assert len(queued(aws)) == 2
+
+
+def test_no_job_without_a_recording(webhook: Invoke, aws: RecordingResources) -> None:
+    webhook(
+        request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body={**CALL_LOG, "recording": ""},
+        )
+    )
+    webhook(
+        request(
+            "incoming_call", query={"secret": "demo-secret", "phone": "1", "extension": "1", "callid": "x"}
+        )
+    )
+    assert queued(aws) == []
+
+
+# ---------------------------------------------------------------- cost
+
+
+def test_one_dynamodb_call_per_webhook(webhook: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a warm function (the tenant and its secret cached, as in a warm Lambda)
+    webhook(
+        request(
+            "incoming_call", query={"secret": "demo-secret", "phone": "1", "extension": "1", "callid": "w"}
+        )
+    )
+    aws.reset()
+    webhook(
+        request(
+            "incoming_call", query={"secret": "demo-secret", "phone": "1", "extension": "1", "callid": "w2"}
+        )
+    )
+    with counting_aws_calls(monkeypatch) as counter:
+        aws.reset()
+        # When ten events arrive, duplicates and reordered ones included
+        for n in range(5):
+            log = {**CALL_LOG, "callid": f"k{n}"}
+            webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=log))
+            webhook(
+                request(
+                    "incoming_call",
+                    query={
+                        "secret": "demo-secret",
+                        "phone": "0904824242",
+                        "extension": "101",
+                        "callid": f"k{n}",
+                    },
+                )
+            )
+        webhook(
+            request(
+                "call_answered",
+                method="POST",
+                query={"secret": "demo-secret"},
+                body={**CALL_LOG, "callid": "k0"},
+            )
+        )
+    # Then each made exactly one DynamoDB call (the conditional UpdateItem), never a Scan
+    assert counter.counts["dynamodb.UpdateItem"] == 11
+    assert counter.of("dynamodb") == 11
+
+
+# ---------------------------------------------------------------- bad input: nothing stored
+
+
+def _no_call_stored(tenant: str = "demo") -> None:
+    items = aws.table("ctibridge-test").query(
+        IndexName="GSI1",
+        KeyConditionExpression="GSI1PK = :p",
+        ExpressionAttributeValues={":p": f"TENANT#{tenant}#CALLS"},
+    )["Items"]
+    assert items == []
+
+
+BAD_REQUESTS = [
+    # (status, code, field, request)
+    (
+        401,
+        "SECRET_INVALID",
+        None,
+        lambda: request("call_answered", method="POST", query={"secret": "wrong"}, body=CALL_LOG),
+    ),
+    (401, "SECRET_INVALID", None, lambda: request("call_answered", method="POST", body=CALL_LOG)),
+    (
+        401,
+        "SECRET_INVALID",
+        None,
+        lambda: request("call_answered", method="POST", query={"secret": ACME_PBX_SECRET}, body=CALL_LOG),
+    ),
+    (
+        401,
+        "SECRET_INVALID",
+        None,
+        lambda: request(
+            "incoming_call",
+            headers={"authorization": "Bearer nope"},
+            query={"phone": "1", "extension": "1", "callid": "1"},
+        ),
+    ),
+    (
+        404,
+        "CUSTOMER_NOT_FOUND",
+        None,
+        lambda: request(
+            "call_answered", customer="nobody", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG
+        ),
+    ),
+    (
+        404,
+        "CUSTOMER_NOT_FOUND",
+        None,
+        lambda: request("incoming_call", customer="bad%20name", query={"secret": "demo-secret"}),
+    ),
+    (
+        400,
+        "VALIDATION_ERROR",
+        "phone",
+        lambda: request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body={**CALL_LOG, "phone": "090xxxx242"},
+        ),
+    ),
+    (
+        400,
+        "VALIDATION_ERROR",
+        "calldate",
+        lambda: request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body={k: v for k, v in CALL_LOG.items() if k != "calldate"},
+        ),
+    ),
+    (
+        400,
+        "VALIDATION_ERROR",
+        "duration",
+        lambda: request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body={**CALL_LOG, "duration": "abc"},
+        ),
+    ),
+    (
+        400,
+        "VALIDATION_ERROR",
+        "extension",
+        lambda: request(
+            "incoming_call", query={"secret": "demo-secret", "phone": "0904824242", "callid": "1"}
+        ),
+    ),
+    (
+        400,
+        "VALIDATION_ERROR",
+        "callid",
+        lambda: request(
+            "outgoing_call", query={"secret": "demo-secret", "phone": "0904824242", "extension": "101"}
+        ),
+    ),
+    (
+        400,
+        "VALIDATION_ERROR",
+        None,
+        lambda: request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body="{not json",
+            headers={"content-type": "application/json"},
+        ),
+    ),
+    (
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        None,
+        lambda: request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body="<a/>",
+            headers={"content-type": "application/xml"},
+        ),
+    ),
+    (
+        413,
+        "PAYLOAD_TOO_LARGE",
+        None,
+        lambda: request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body={**CALL_LOG, "userfield": "x" * 70_000},
+        ),
+    ),
+]
+
+
+def test_bad_requests_are_refused_and_store_nothing(
+    webhook: Invoke, published: list[Any], aws: RecordingResources
+) -> None:
+    for status, code, field, make in BAD_REQUESTS:
+        response = webhook(make())
+        assert response["statusCode"] == status, response["body"]
+        answer = body(response)
+        assert answer["code"] == code
+        if field:
+            assert answer["field"] == field
+            assert field in answer["message"]
+    _no_call_stored()
+    assert published == []
+    assert queued(aws) == []
+
+
+def test_an_expired_tenant_is_refused_after_the_secret(webhook: Invoke, tenants: TenantAdmin) -> None:
+    tenants.expire("acme")
+    from ctibridge.tenants import repository
+
+    repository.clear_cache()
+    event = request(
+        "call_answered", customer="acme", method="POST", query={"secret": ACME_PBX_SECRET}, body=CALL_LOG
+    )
+    response = webhook(event)
+    assert response["statusCode"] == 403
+    _no_call_stored("acme")
+
+
+def test_each_tenant_gets_its_own_calls(webhook: Invoke) -> None:
+    # The same callid from two customers' PBXs is two calls
+    webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))
+    webhook(
+        request(
+            "call_answered",
+            customer="acme",
+            method="POST",
+            query={"secret": ACME_PBX_SECRET},
+            body={**CALL_LOG, "userfield": "acme"},
+        )
+    )
+    demo, acme = stored(CALL_LOG["callid"]), stored(CALL_LOG["callid"], "acme")
+    assert demo is not None
+    assert acme is not None
+    assert (demo["userfield"], acme["userfield"]) == ("order-8812", "acme")
+
+
+# ---------------------------------------------------------------- the secret never reaches a log line
+
+
+def test_the_secret_never_appears_in_logs(
+    webhook: Invoke, log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    basic = base64.b64encode(b"demo:demo-secret").decode()
+    # Given every kind of request: good, duplicate, refused, malformed, and one that crashes
+    for make in [m for *_, m in BAD_REQUESTS]:
+        webhook(make())
+    webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))
+    webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))
+    webhook(
+        request(
+            "incoming_call",
+            headers={"authorization": f"Basic {basic}"},
+            query={"phone": "0904824242", "extension": "101", "callid": "b1"},
+        )
+    )
+
+    def crash(*_: Any, **__: Any) -> Any:
+        # A bug (not an outage: throttling and AWS failures answer 503, see tests/unit/hardening)
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "boom"}}, "UpdateItem")
+
+    monkeypatch.setattr(CallRepository, "record_event", crash)
+    crashed = webhook(
+        request(
+            "incoming_call", query={"secret": "demo-secret", "phone": "1", "extension": "1", "callid": "z"}
+        )
+    )
+    assert crashed["statusCode"] == 500
+    # Then the logs say what happened, but never the secret (query strings and headers are not logged)
+    text = log_lines.getvalue()
+    assert "pbx event stored" in text
+    assert "request rejected" in text
+    assert "unhandled error" in text
+    for secret in ("demo-secret", basic, ACME_PBX_SECRET, "secret=wrong"):
+        assert secret not in text
+
+
+def test_concurrent_requests_in_one_process_do_not_mix(webhook: Invoke) -> None:
+    # Given many webhooks at once in one process, as the local stack runs them (on threads, with
+    # Powertools' per-request state isolated per thread, which Lambda gets by running one at a time)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ctibridge_local import powertools_isolation
+
+    powertools_isolation.install()
+
+    def play(n: int) -> list[int]:
+        ring = request(
+            "incoming_call",
+            query={"secret": "demo-secret", "phone": f"09{n:08d}", "extension": "101", "callid": f"cc{n}"},
+        )
+        log = request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body={**CALL_LOG, "callid": f"cc{n}", "phone": f"09{n:08d}", "billsec": n},
+        )
+        return [webhook(ring)["statusCode"], webhook(log)["statusCode"]]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(play, range(24)))
+    # Then every request was answered and stored as itself
+    assert all(s == [200, 200] for s in statuses)
+    for n in range(24):
+        call = stored(f"cc{n}")
+        assert call is not None
+        assert (call["status"], call["direction"], call["billsec"], call["phone"]) == (
+            "ANSWERED",
+            "inbound",
+            n,
+            f"09{n:08d}",
+        )

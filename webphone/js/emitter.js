@@ -1,0 +1,52 @@
+// A tiny event emitter shared by the webphone's modules (session, bridge, sip). The UI, the future
+// iframe/postMessage layer and the ctibridge.js SDK all listen through it, so none of them needs to
+// know about the others.
+
+export class Emitter {
+  #handlers = new Map();
+
+  /** Call `handler(...args)` on every `type` event; returns a function that unsubscribes. */
+  on(type, handler) {
+    if (!this.#handlers.has(type)) this.#handlers.set(type, new Set());
+    this.#handlers.get(type).add(handler);
+    return () => this.off(type, handler);
+  }
+
+  once(type, handler) {
+    const off = this.on(type, (...args) => {
+      off();
+      handler(...args);
+    });
+    return off;
+  }
+
+  off(type, handler) {
+    this.#handlers.get(type)?.delete(handler);
+  }
+
+  /** Every handler runs even if one throws; the error is reported, not swallowed. */
+  emit(type, ...args) {
+    for (const handler of [...(this.#handlers.get(type) ?? [])]) {
+      try {
+        handler(...args);
+      } catch (error) {
+        reportError(error);
+      }
+    }
+    for (const handler of [...(this.#handlers.get("*") ?? [])]) {
+      try {
+        handler(type, ...args);
+      } catch (error) {
+        reportError(error);
+      }
+    }
+  }
+}
+
+function reportError(error) {
+  // Surface listener bugs asynchronously (the console and window.onerror see them) without stopping
+  // the other listeners.
+  setTimeout(() => {
+    throw error;
+  });
+}
