@@ -16,7 +16,7 @@ dev: install
 test: install lint typecheck validate
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed node_modules/.installed webphone/vendor/jssip.js
+install: $(VENV)/.installed node_modules/.installed webphone/vendor/jssip.js webphone/ctibridge.js
 
 $(VENV)/.installed: pyproject.toml layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ node_modules/.installed: package.json
 # JsSIP bundled from npm for the webphone (webphone/vendor/ is built, never committed).
 webphone/vendor/jssip.js: node_modules/.installed
 	npm run --silent build:webphone
+
+# The CRM SDK: webphone/sdk/ + the webphone's modules + JsSIP in one classic script (built, never committed).
+webphone/ctibridge.js: node_modules/.installed $(wildcard webphone/sdk/*.js webphone/js/*.js)
+	npm run --silent build:sdk
 
 lint:
 	$(BIN)/ruff check .

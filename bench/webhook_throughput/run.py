@@ -288,22 +288,25 @@ def stored_calls(stack: RunningStack, prefix: str) -> tuple[int, int, list[dict[
         "TableName": stack.resource_name("Table"),
         "IndexName": "GSI1",
         "KeyConditionExpression": "GSI1PK = :pk",
-        "FilterExpression": "begins_with(callid, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": f"TENANT#{CUSTOMER}#CALLS"}, ":prefix": {"S": prefix}},
+        "FilterExpression": "begins_with(PK, :prefix)",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": f"TENANT#{CUSTOMER}#CALLS"},
+            ":prefix": {"S": f"TENANT#{CUSTOMER}#CALL#{prefix}"},
+        },
     }
     while True:
         page = client.query(**kwargs)
         for item in page["Items"]:
             stored += 1
+            ring = item.get("ring", {}).get("M", {})  # the first ring event (calls.merge)
             if (
-                item.get("direction", {}).get("S") == "inbound"
+                ring.get("kind", {}).get("S") == "incoming_call"
                 and item.get("status", {}).get("S") == "ANSWERED"
+                and "log" in item
             ):
                 complete += 1
             else:
-                incomplete.append(
-                    {k: item[k] for k in ("callid", "direction", "status", "event_ids") if k in item}
-                )
+                incomplete.append({k: item[k] for k in ("PK", "ring", "status", "event_ids") if k in item})
         if "LastEvaluatedKey" not in page:
             return stored, complete, incomplete
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -157,6 +157,8 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
         "sip_realm": args.sip_realm,
         "allowed_origins": args.allowed_origin,
         "recording_hosts_allowed": args.recording_host,
+        "callout_allow_prefixes": args.callout_allow_prefix,
+        "callout_deny_prefixes": args.callout_deny_prefix,
         "transfer_queues": dict(args.transfer_queue) if args.transfer_queue is not None else None,
     }
     return {k: v for k, v in options.items() if v is not None}
@@ -346,6 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--sip-realm", help="SIP realm (optional)")
         p.add_argument("--allowed-origin", action="append", help="embed origin allowed (repeatable)")
         p.add_argument("--recording-host", action="append", help="recording host exempt from SSRF checks")
+        p.add_argument(
+            "--callout-allow-prefix",
+            action="append",
+            help="click-to-call only numbers with this prefix (repeatable)",
+        )
+        p.add_argument(
+            "--callout-deny-prefix",
+            action="append",
+            help="never call numbers with this prefix, e.g. 1900 (repeatable)",
+        )
         p.add_argument(
             "--transfer-queue",
             action="append",

@@ -43,13 +43,23 @@ def deploy_settings(config_env: str, samconfig: Path = ROOT / "samconfig.toml") 
     return stack, region
 
 
+# Not published: the SDK's sources (bundled into ctibridge.js) and the demo CRM, which needs the local
+# stack's /dev/token route.
+LOCAL_ONLY_DIRS = ("sdk/", "demo-crm/")
+
+
 def site_files(root: Path | None = None) -> dict[str, Path]:
     """Object key → file, for every file of the site (no dotfiles, no config.json: it is generated)."""
     root = root or WEBPHONE
     files = {}
     for path in sorted(root.rglob("*")):
         key = path.relative_to(root).as_posix()
-        if path.is_file() and not any(part.startswith(".") for part in path.parts) and key != "config.json":
+        if (
+            path.is_file()
+            and not any(part.startswith(".") for part in path.parts)
+            and key != "config.json"
+            and not key.startswith(LOCAL_ONLY_DIRS)
+        ):
             files[key] = path
     return files
 
@@ -75,6 +85,10 @@ def publish(stack_name: str, region: str | None, *, dry_run: bool = False) -> di
     files = site_files()
     if "vendor/jssip.js" not in files:
         raise SystemExit("webphone/vendor/jssip.js is missing: run `make install` (npm run build:webphone)")
+    if "ctibridge.js" not in files:
+        raise SystemExit(
+            "webphone/ctibridge.js (the CRM SDK) is missing: run `make install` (npm run build:sdk)"
+        )
     s3 = session.client("s3")
     uploads: list[tuple[str, bytes, str]] = [(k, p.read_bytes(), content_type(k)) for k, p in files.items()]
     uploads.append(("config.json", json.dumps(config, indent=2).encode(), "application/json"))

@@ -197,7 +197,7 @@ class LocalStack:
         # The demo tenant's PBX is the simulator: click-to-call goes to it, and its recordings may be
         # fetched although it is on loopback. Allowed by the tenant's config, as for any on-premises PBX.
         from ctibridge.tenants.repository import TenantRepository
-        from ctibridge_cli.demo import DEMO_CUSTOMER
+        from ctibridge_cli.demo import DEMO_ALLOWED_ORIGINS, DEMO_CUSTOMER
 
         host = f"{self.config.host}:{self.config.pbx_port}"
         TenantRepository(self.names.ref("Table")).update_tenant(
@@ -205,6 +205,8 @@ class LocalStack:
             {
                 "recording_hosts_allowed": [host],
                 "pbx_click2call_url": f"{self.pbx_url}/wsapi/{DEMO_CUSTOMER}/click2call.php",
+                # The demo CRM pages ({web_url}/demo-crm/) embed the webphone from this stack's web port.
+                "allowed_origins": list(dict.fromkeys([*DEMO_ALLOWED_ORIGINS, *self.web_origins])),
             },
         )
 
@@ -213,7 +215,9 @@ class LocalStack:
         async def config(_: Any) -> JSONResponse:
             # The webphone learns where the APIs are from here; on AWS, deploy writes the same file.
             return JSONResponse(
-                {"httpApiUrl": self.http_url, "websocketUrl": self.ws_url, "stage": self.stage}
+                {"httpApiUrl": self.http_url, "websocketUrl": self.ws_url, "stage": self.stage},
+                # ctibridge.js, loaded by a CRM page of another origin, reads it (public addresses only).
+                headers={"Access-Control-Allow-Origin": "*"},
             )
 
         return Starlette(

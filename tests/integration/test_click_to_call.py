@@ -7,10 +7,8 @@ The CRM calls ``POST /v1/calls/outbound`` (or the seed's ``click2call.php``); th
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,13 +16,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from ctibridge import aws
-from ctibridge.settings import get_settings
-from ctibridge.tenants import repository
+from ctibridge.realtime import presence
 from ctibridge.tenants.models import DeviceType
 from ctibridge.tenants.provisioning import TenantAdmin
 from tests.support.agents import Tab, login
-from tests.support.local_stack import REGION, RunningStack
+from tests.support.local_stack import RunningStack
 from tests.support.ports import free_port
 
 DEMO_API_KEY = "demo-api-key"
@@ -35,40 +31,34 @@ DOWN_API_KEY = "c2cdown-api-key-0123456789"
 
 
 @pytest.fixture(scope="module")
-def local(stack: RunningStack) -> Iterator[RunningStack]:
-    """This process provisions tenants in the stack's moto."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("AWS_"):
-                patch.delenv(name)
-        patch.setenv("AWS_ENDPOINT_URL", stack.moto_url)
-        patch.setenv("AWS_ACCESS_KEY_ID", "local")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.setenv("TABLE_NAME", stack.table_name)
-        patch.setenv("STAGE", stack.stage)
-        get_settings.cache_clear()
-        aws.reset()
-        repository.clear_cache()
-        admin = TenantAdmin(stack.table_name, stack.stage)
-        if admin.repository.get_tenant(C2C, consistent=True) is None:
-            admin.create_tenant(
-                C2C,
-                C2C,
-                api_key=C2C_API_KEY,
-                pbx_click2call_url=f"{stack.pbx_url}/wsapi/{C2C}/click2call.php",
-                callout_deny_prefixes=["1900", "+841900"],
-            )
-            admin.add_agent(C2C, "201", device_type=DeviceType.SOFTPHONE)
-            admin.add_agent(C2C, "202", device_type=DeviceType.MOBILE, mobile="0912345678")
-            admin.add_agent(C2C, "203")
-            admin.create_tenant(
-                DOWN, DOWN, api_key=DOWN_API_KEY, pbx_click2call_url=f"http://127.0.0.1:{free_port()}"
-            )
-            admin.add_agent(DOWN, "301", device_type=DeviceType.SOFTPHONE)
-        yield stack
-    get_settings.cache_clear()
-    aws.reset()
+def local(stack_env: RunningStack) -> RunningStack:
+    """The stack, with this module's tenants provisioned in its moto."""
+    admin = TenantAdmin(stack_env.table_name, stack_env.stage)
+    if admin.repository.get_tenant(C2C, consistent=True) is None:
+        admin.create_tenant(
+            C2C,
+            C2C,
+            api_key=C2C_API_KEY,
+            pbx_click2call_url=f"{stack_env.pbx_url}/wsapi/{C2C}/click2call.php",
+            callout_deny_prefixes=["1900", "+841900"],
+        )
+        admin.add_agent(C2C, "201", device_type=DeviceType.SOFTPHONE)
+        admin.add_agent(C2C, "202", device_type=DeviceType.MOBILE, mobile="0912345678")
+        admin.add_agent(C2C, "203")
+        admin.create_tenant(
+            DOWN, DOWN, api_key=DOWN_API_KEY, pbx_click2call_url=f"http://127.0.0.1:{free_port()}"
+        )
+        admin.add_agent(DOWN, "301", device_type=DeviceType.SOFTPHONE)
+    return stack_env
+
+
+@pytest.fixture(autouse=True)
+def idle_demo_agents(local: RunningStack) -> None:
+    """Other modules share the stack and may leave demo agents in a call: end it as the PBX would."""
+    for extension in ("101", "102"):
+        state = presence.get_state("demo", extension)
+        if state.busy and state.call.callid:
+            call_log(local, state.call.callid, extension, "", status="NO ANSWER")
 
 
 def outbound(

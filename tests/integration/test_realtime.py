@@ -7,32 +7,23 @@ must pop up in exactly the right tabs.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
-import warnings
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
-import jwt
 import pytest
-from jwt.warnings import InsecureKeyLengthWarning
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
-from ctibridge import aws, connections
+from ctibridge import connections
 from ctibridge.realtime import presence
-from ctibridge.settings import get_settings
-from ctibridge.tenants import repository
 from ctibridge.tenants.models import DeviceType
 from ctibridge.tenants.provisioning import TenantAdmin
-from tests.support.local_stack import REGION, RunningStack
+from tests.support.agents import Tab, login
+from tests.support.local_stack import RunningStack
 from tests.support.realtime import SlowCrm
 
 DEMO_KEY = "demo-access-key"
@@ -40,34 +31,16 @@ DEMO_SECRET = "demo-secret"
 OTHER = "rtother"  # a second tenant, for isolation
 OTHER_KEY = "rtother-access-key-0123456789abcdef"
 OTHER_SECRET = "rtother-pbx-secret-0123456789"
-RECV_TIMEOUT = 5.0
+RECV_TIMEOUT = 10.0  # generous: the suite may share a loaded machine
 
 
 # ---------------------------------------------------------------- fixtures and helpers
 
 
 @pytest.fixture(scope="module")
-def local(stack: RunningStack) -> Iterator[RunningStack]:
+def local(stack_env: RunningStack) -> RunningStack:
     """This process talks to the stack's moto too (to read presence as click-to-call would)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("AWS_"):
-                patch.delenv(name)
-        patch.setenv("AWS_ENDPOINT_URL", stack.moto_url)
-        patch.setenv("AWS_ACCESS_KEY_ID", "local")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.setenv("TABLE_NAME", stack.table_name)
-        patch.setenv("STAGE", stack.stage)
-        _forget_caches()
-        yield stack
-    _forget_caches()
-
-
-def _forget_caches() -> None:
-    get_settings.cache_clear()
-    aws.reset()
-    repository.clear_cache()
+    return stack_env
 
 
 @pytest.fixture(scope="module")
@@ -78,59 +51,6 @@ def other_tenant(local: RunningStack) -> str:
         admin.create_tenant(OTHER, OTHER, jwt_access_key=OTHER_KEY, pbx_secret=OTHER_SECRET, timezone="UTC")
         admin.add_agent(OTHER, "101", display_name="Other 101")
     return OTHER
-
-
-def login(stack: RunningStack, ipphone: str, domain: str = "demo", key: str = DEMO_KEY) -> str:
-    """The seed login: a CRM-signed JWT in, ``user.token`` (the session token) out."""
-    expired = (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
-    with warnings.catch_warnings():
-        # The demo tenant's published key is short on purpose (seed-style); PyJWT warns about it.
-        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-        crm_token = jwt.encode({"ipphone": ipphone, "expired": expired}, key, algorithm="HS256")
-    answer = httpx.post(f"{stack.http_url}/{domain}/thirdParty/login", json={"token": crm_token}, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["user"]["token"])
-
-
-class Tab:
-    """One webphone tab: a real WebSocket client."""
-
-    def __init__(self, stack: RunningStack, token: str, tab: str | None = None) -> None:
-        self.tab = tab or uuid.uuid4().hex[:12]
-        self._resources = ExitStack()
-        self.ws: ClientConnection = self._resources.enter_context(
-            connect(f"{stack.ws_url}?token={token}&tab={self.tab}", open_timeout=10)
-        )
-
-    def send(self, body: dict[str, Any]) -> None:
-        self.ws.send(json.dumps(body))
-
-    def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
-        return json.loads(self.ws.recv(timeout=timeout))  # type: ignore[no-any-return]
-
-    def recv_type(self, kind: str, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
-        """The next frame of type ``kind`` (earlier frames of other types are skipped)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            frame = self.recv(max(0.01, deadline - time.monotonic()))
-            if frame["type"] == kind:
-                return frame
-
-    def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
-        """Every frame that arrives until ``quiet`` seconds pass without one."""
-        frames = []
-        while True:
-            try:
-                frames.append(self.recv(quiet))
-            except TimeoutError:
-                return frames
-
-    def sync(self) -> dict[str, Any]:
-        self.send({"action": "sync"})
-        return self.recv_type("state")
-
-    def close(self) -> None:
-        self._resources.close()
 
 
 def webhook(
@@ -463,12 +383,15 @@ def test_screen_pop_with_the_crm_contact_never_waits_for_a_slow_crm(
             answer = sent.result()
             answered_after = time.monotonic() - started
         frames = tab.drain(1.5 if contact else 0.5)
-        # Then the popup came at once, not after the CRM (the lookup's bound is 0.8 s)
+        # Then the popup did not wait for the CRM: it came before the webhook's answer (which waits
+        # up to the lookup's 0.8 s bound), and long before a slow CRM's 3 s (generous margins: these
+        # tests share the machine with others)
         assert answer.status_code == 200
         assert popup["callid"] == callid
-        assert popup_after < 0.5, popup_after
-        # And the webhook itself was held at most about that bound
-        assert answered_after < 1.5, answered_after
+        assert popup_after <= answered_after
+        assert popup_after < 2.0, popup_after
+        # And the webhook itself was not held for the slow CRM's 3 s
+        assert answered_after < 2.5, answered_after
         # And the contact followed when the CRM was quick, and never when it was slow
         contacts = [f["contact"] for f in [popup, *frames] if f.get("contact")]
         if contact:

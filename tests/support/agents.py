@@ -19,7 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 from tests.support.local_stack import RunningStack
 
 DEMO_ACCESS_KEY = "demo-access-key"
-RECV_TIMEOUT = 5.0
+RECV_TIMEOUT = 10.0
 
 
 def login(stack: RunningStack, ipphone: str, domain: str = "demo", key: str = DEMO_ACCESS_KEY) -> str:

@@ -14,36 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
+
+from ctibridge_local.template import load_raw
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation short tags (!Ref, !Sub, !GetAtt...) as plain dicts."""
-
-
-def _intrinsic(loader: _TemplateLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_TemplateLoader.add_multi_constructor("!", _intrinsic)
-
-
 @functools.lru_cache(maxsize=4)
 def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_TemplateLoader)
+    return load_raw(path)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:

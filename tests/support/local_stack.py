@@ -58,7 +58,13 @@ class RunningStack:
 
 
 def start_stack(log_dir: Path, *extra_args: str, timeout: float = 60) -> RunningStack:
-    ports = {name: free_port() for name in ("http", "ws", "web", "moto", "pbx")}
+    ports: dict[str, int] = {}
+    for name in ("http", "ws", "web", "moto", "pbx"):
+        # each free_port() is free on its own; make sure no two of ours are the same one
+        port = free_port()
+        while port in ports.values():
+            port = free_port()
+        ports[name] = port
     log_path = log_dir / "local-stack.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed when the process ends
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

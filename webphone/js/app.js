@@ -5,8 +5,9 @@
 // settings) → the bridge's WebSocket (popups, voice, status, device, click-to-call) → SIP registration
 // when this tab holds voice and the agent's calls ring in the browser (device 1).
 //
-// `webphone.events` reports what the page does, for the iframe/SDK layer (issue 9): "registered",
-// "unregistered", "ringing", "answered", "ended", "callout" and "calloutError", each with the call.
+// `webphone.events` reports what the page does, for the iframe layer (embed.js, issue 9): "registered",
+// "unregistered", "ringing", "answered", "ended", "callout" and "calloutError", each with the call;
+// "profile" (agent, SIP URI, allowed embedding origins), "bridge" (the WebSocket client) and "logout".
 
 import JsSIP from "../vendor/jssip.js";
 import { Bridge, tabId } from "./bridge.js";
@@ -17,6 +18,7 @@ import { Session } from "./session.js";
 import { SipPhone } from "./sip.js";
 import { Tones } from "./tones.js";
 import { createUI } from "./ui.js";
+import { startEmbed } from "./embed.js";
 
 const ENDED_CARD_MS = 5000;
 const DEVICE_NAMES = { 1: "this browser", 2: "your IP phone", 3: "your mobile" };
@@ -43,6 +45,10 @@ export const webphone = {
   get bridge() { return state.bridge; },
   get sip() { return state.sip; },
   get call() { return state.call ? publicCall(state.call) : null; },
+  // For iframe mode (embed.js): what the CRM may ask for.
+  login: (domain, token) => loginWith(domain, token),
+  logout: (message) => teardown(message, { logout: true }),
+  dial: (number) => placeCall(number),
 };
 
 const ui = createUI(document);
@@ -59,6 +65,8 @@ main().catch((error) => {
 async function main() {
   wireUI();
   wirePage();
+  // Embedded in a CRM: listen to it from the start, so a login it posts early is not lost.
+  const embed = window.parent !== window ? startEmbed(webphone) : null;
   try {
     const response = await fetch("config.json", { cache: "no-store", credentials: "omit" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -81,18 +89,7 @@ async function main() {
   } else {
     ui.showView("login");
   }
-  if (window.parent !== window) {
-    // Embedded in the CRM: it may log the agent in with a token it minted. Only the parent window is
-    // listened to (issue 9 adds the tenant's allowed origins).
-    window.addEventListener("message", (event) => {
-      if (event.source !== window.parent) return;
-      const data = event.data;
-      if (data?.type === "ctibridge.login" && typeof data.token === "string" && typeof data.domain === "string") {
-        loginWith(data.domain, data.token);
-      }
-    });
-    window.parent.postMessage({ type: "ctibridge.loaded" }, "*");
-  }
+  embed?.ready();
 }
 
 /** #token=…&domain=… from the address, removed from it at once (and from the history). */
@@ -148,6 +145,12 @@ async function start() {
   }
   state.agent = me.agent;
   state.sipConfig = me.webphone ?? null;
+  events.emit("profile", {
+    agent: me.agent,
+    sipUri: me.webphone?.sip_uri ?? null,
+    sipDomain: (me.webphone?.sip_uri ?? "").replace(/^sips?:/, "").split("@").pop() || null,
+    allowedOrigins: me.embed?.allowed_origins ?? [],
+  });
   state.device = Number(me.agent?.device_type) || 1;
   state.mobile = me.agent?.mobile ?? null;
   ui.setAgent(state.agent, state.sipConfig?.sip_uri);
@@ -160,11 +163,13 @@ async function start() {
   const bridge = new Bridge({ url, getToken: () => state.session.token, tab: tabId(), device: state.device });
   state.bridge = bridge;
   wireBridge(bridge);
+  events.emit("bridge", bridge);
   bridge.connect();
   loadHistory();
 }
 
 async function teardown(message, { logout = false, quiet = false } = {}) {
+  if (state.agent) events.emit("logout");
   clearCall();
   stopSip();
   if (logout && state.voice) state.bridge?.resetDevice(); // seeds: reConfigDeviceType() on logout
@@ -516,9 +521,12 @@ function formatSeconds(s) {
 }
 
 function publicCall(call) {
+  // The SIP leg is dropped from the call when it ends: remember what the CRM's events need of it.
+  if (call.sip) call.sipInfo = { callId: call.sip.callId ?? null, queueId: call.sip.queueId ?? null };
   return {
     callid: call.callid,
-    sipCallId: call.sip?.callId ?? null,
+    sipCallId: call.sipInfo?.callId ?? null,
+    queueId: call.sipInfo?.queueId ?? null,
     phone: call.phone,
     direction: call.direction,
     state: call.state,

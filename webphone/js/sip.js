@@ -14,7 +14,8 @@
 // ({cause, sipCode}), "incoming" (call), "outgoing" (call), "progress" (call, {sipCode}),
 // "accepted" (call), "ended" (call, {cause, originator}), "failed" (call, {cause, sipCode,
 // originator, error}), "hold"/"unhold"/"muted"/"unmuted" (call).
-// A call is {id, direction: "inbound"|"outbound", phone, displayName, callId (SIP Call-ID), session}.
+// A call is {id, direction: "inbound"|"outbound", phone, displayName, callId (SIP Call-ID), queueId
+// (an inbound INVITE's X-Queue-Id), session}. "transferRequested"/"transferFailed" follow transfer().
 
 import { calloutErrorFromJsSIP, ERROR_CODES, describeCalloutError } from "./callout-errors.js";
 import { Emitter } from "./emitter.js";
@@ -230,15 +231,22 @@ export class SipPhone extends Emitter {
     return true;
   }
 
-  /** Blind transfer (REFER) of the current call to a number or SIP URI. */
+  /**
+   * Blind transfer (REFER) of the current call to a number or SIP URI. Emits "transferRequested" when
+   * the other side accepts the REFER (202) and "transferFailed" ({sipCode}) when it refuses it or the
+   * transfer target cannot be reached (NOTIFY with a failure).
+   */
   transfer(number) {
     const session = this.#liveSession();
     if (!session) return false;
+    const call = this.#call;
     const target = /^sips?:/.test(number) ? number : `sip:${number}@${this.domain}`;
     session.refer(target, {
       eventHandlers: {
+        requestSucceeded: () => this.emit("transferRequested", call),
+        requestFailed: (e) => this.emit("transferFailed", call, { sipCode: e?.response?.status_code ?? null }),
         accepted: () => session.terminate(),
-        failed: () => this.emit("transferFailed", this.#call),
+        failed: (e) => this.emit("transferFailed", call, { sipCode: e?.response?.status_code ?? null }),
       },
     });
     return true;
@@ -263,6 +271,8 @@ export class SipPhone extends Emitter {
         phone: identity?.uri?.user ?? "",
         displayName: identity?.display_name || null,
         callId: request?.call_id ?? null,
+        // A PBX that rings agents from a queue may name it (issue 9: the myCC queue event shape).
+        queueId: request?.getHeader?.("X-Queue-Id") || null,
         session,
       };
       this.#watch(session);

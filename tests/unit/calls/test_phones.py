@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctibridge import phones
@@ -85,6 +85,7 @@ def test_rejects_what_is_no_number(raw: str) -> None:
         phones.normalize(raw)
 
 
+@settings(deadline=None)
 @given(
     prefix=st.sampled_from(MOBILE_PREFIXES + LANDLINE_PREFIXES),
     digits=st.text(alphabet="0123456789", min_size=7, max_size=7),
@@ -110,6 +111,7 @@ def test_every_written_form_of_a_number_has_one_e164(
     assert phones.normalize(phone.e164).e164 == phone.e164
 
 
+@settings(deadline=None)
 @given(st.text(max_size=80))
 def test_any_text_is_a_phone_or_a_clean_error(text: str) -> None:
     # Whatever a PBX sends, normalization answers a Phone or InvalidPhoneNumber, nothing else

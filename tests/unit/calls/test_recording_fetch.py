@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctibridge.recordings.fetch import (
@@ -99,6 +99,7 @@ def test_public_addresses_are_allowed(address: str) -> None:
     assert forbidden_reason(ipaddress.ip_address(address)) is None
 
 
+@settings(deadline=None)
 @given(st.ip_addresses())
 def test_only_global_addresses_pass(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
     # Whatever the address, the guard lets through global unicast ones only

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -242,6 +242,7 @@ def test_calldate_with_an_offset_or_epoch_is_honoured() -> None:
 ZONES = ["Asia/Ho_Chi_Minh", "UTC", "Asia/Tokyo", "Europe/Paris", "America/New_York", "Australia/Adelaide"]
 
 
+@settings(deadline=None)
 @given(
     moment=st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2099, 1, 1)).map(
         lambda d: d.replace(microsecond=0)
@@ -273,6 +274,7 @@ _scalars = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(
     st.dictionaries(st.sampled_from([*CALL_LOG, "secret", "other"]), _scalars, max_size=12),
     st.sampled_from(list(EventKind)),
@@ -290,6 +292,7 @@ def test_any_fields_parse_or_fail_with_a_named_field(fields: dict[str, Any], kin
     assert named
 
 
+@settings(deadline=None)
 @given(
     st.binary(max_size=300),
     st.sampled_from(

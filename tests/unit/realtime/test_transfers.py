@@ -59,7 +59,11 @@ def test_busy_or_not_ready_agents_are_not_offered(tabs: FakeManagementApi, ws_me
     assert tabs.last("conn-101")["agents"] == []
     ws_message("conn-101", {"action": "transfer.agent", "ipphone": "102"})
     error = tabs.last("conn-101")
-    assert (error["type"], error["code"], error["action"]) == ("error", "TRANSFER_CALL_FAILED", "transfer.agent")
+    assert (error["type"], error["code"], error["action"]) == (
+        "error",
+        "TRANSFER_CALL_FAILED",
+        "transfer.agent",
+    )
     # And a busy agent (a call ringing) is not offered either
     ws_message("conn-102", {"action": "status", "ready": True})
     presence.record_call_event("demo", "102", "ringing", "c-9", "0901", "inbound")
@@ -121,7 +125,11 @@ def test_reject_tells_the_requesting_tab_nok(tabs: FakeManagementApi, ws_message
     ws_message("conn-102", {"action": "transfer.respond", "transfer_id": transfer_id, "accept": False})
     # Then 101 hears NOK
     response = tabs.last("conn-101")
-    assert (response["type"], response["status"], response["reason"]) == ("transfer.response", "NOK", "rejected")
+    assert (response["type"], response["status"], response["reason"]) == (
+        "transfer.response",
+        "NOK",
+        "rejected",
+    )
 
 
 def test_an_answer_after_the_deadline_expires_the_transfer(
@@ -161,7 +169,10 @@ def test_the_requester_can_cancel_and_a_later_answer_is_closed(
     assert tabs.last("conn-102")["status"] == "cancelled"
     # And 102's late accept changes nothing: it is told the request is closed, 101 hears nothing
     ws_message("conn-102", {"action": "transfer.respond", "transfer_id": transfer_id, "accept": True})
-    assert (tabs.last("conn-102")["type"], tabs.last("conn-102")["status"]) == ("transfer.closed", "cancelled")
+    assert (tabs.last("conn-102")["type"], tabs.last("conn-102")["status"]) == (
+        "transfer.closed",
+        "cancelled",
+    )
     assert _frames(tabs, "conn-101", "transfer.response") == []
 
 

@@ -230,3 +230,26 @@ def test_demo_seed_is_idempotent(table: Any, login_api: Invoke, tokens_api: Invo
     tenant = Run("tenant", "show", "demo", "--json").json()["tenant"]
     assert tenant["allowed_origins"] == ["http://127.0.0.1:8080", "http://localhost:8080"]
     assert tenant["api_keys"] == 1
+
+
+def test_callout_prefix_rules_are_set_from_the_cli(table: Any) -> None:
+    # Given a tenant
+    assert Run("tenant", "create", "shop1", "--domain", "shop").code == 0
+    # When the operator blocks premium numbers and limits calls to Vietnam
+    updated = Run(
+        "--json",
+        "tenant",
+        "update",
+        "shop1",
+        "--callout-deny-prefix",
+        "1900",
+        "--callout-deny-prefix",
+        "+841900",
+        "--callout-allow-prefix",
+        "+84",
+    )
+    # Then the tenant's click-to-call policy holds them
+    assert updated.code == 0, updated.err
+    shown = Run("--json", "tenant", "show", "shop1").json()["tenant"]
+    assert shown["callout_deny_prefixes"] == ["1900", "+841900"]
+    assert shown["callout_allow_prefixes"] == ["+84"]

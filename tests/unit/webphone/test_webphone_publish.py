@@ -37,6 +37,11 @@ def deployed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     (site / "index.html").write_text("<!doctype html>")
     (site / "js" / "app.js").write_text("export {};")
     (site / "vendor" / "jssip.js").write_text("export default {};")
+    (site / "ctibridge.js").write_text("window.CTIBridge = {};")
+    # Local only: the SDK's sources (bundled into ctibridge.js) and the demo CRM (needs /dev/token).
+    for local_only in ("sdk/index.js", "demo-crm/index.html"):
+        (site / local_only).parent.mkdir()
+        (site / local_only).write_text("")
     (site / "config.json").write_text('{"httpApiUrl": "http://127.0.0.1:3000"}')  # a local one: not uploaded
     monkeypatch.setattr(webphone_publish, "WEBPHONE", site)
     with mock_aws():
@@ -87,7 +92,7 @@ def test_uploads_the_site_and_the_config_of_the_stack(deployed: str) -> None:
     result = webphone_publish.publish(stack, region)
     # Then the bucket holds the site, with the types and cache headers a browser needs, and no stale file
     objects = _objects(bucket)
-    assert sorted(objects) == ["config.json", "index.html", "js/app.js", "vendor/jssip.js"]
+    assert sorted(objects) == ["config.json", "ctibridge.js", "index.html", "js/app.js", "vendor/jssip.js"]
     assert objects["js/app.js"]["ContentType"] == "text/javascript; charset=utf-8"
     assert objects["index.html"]["CacheControl"] == "no-cache"
     # And config.json points the page at the stack's APIs (never the local one of the work tree)
@@ -106,4 +111,10 @@ def test_uploads_the_site_and_the_config_of_the_stack(deployed: str) -> None:
 def test_refuses_to_publish_without_the_bundled_jssip(deployed: str) -> None:
     (webphone_publish.WEBPHONE / "vendor" / "jssip.js").unlink()
     with pytest.raises(SystemExit, match="npm run build:webphone"):
+        webphone_publish.publish("ctibridge-prod", REGION)
+
+
+def test_refuses_to_publish_without_the_sdk(deployed: str) -> None:
+    (webphone_publish.WEBPHONE / "ctibridge.js").unlink()
+    with pytest.raises(SystemExit, match="npm run build:sdk"):
         webphone_publish.publish("ctibridge-prod", REGION)

@@ -110,6 +110,10 @@ class CallEvent:
         return f"{self.kind.value}:{digest[:20]}"
 
 
+_DIRECTIONS = {EventKind.INCOMING.value: Direction.INBOUND, EventKind.OUTGOING.value: Direction.OUTBOUND}
+_LOG_ONLY = ("calldate", "calldate_local", "duration", "billsec", "status_raw", "userfield", "recording_url")
+
+
 class RecordingState(StrEnum):
     NONE = "none"  # the PBX sent no recording URL
     PENDING = "pending"  # queued for download (or being retried)
@@ -146,13 +150,36 @@ class CallRecord(BaseModel):
     recording_stored_at: str | None = None
     recording_error: str | None = None
     recording_error_url: str | None = None
-    first_seen_at: str | None = None
-    updated_at: str | None = None
+    first_seen_at: str | None = None  # when the first ring arrived, or the call log if none did
+    updated_at: str | None = None  # when the latest event stored arrived
     event_ids: list[str] = Field(default_factory=list)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> CallRecord:
-        return cls.model_validate(_plain(item))
+        """The flat record of a stored item (the ``ring`` and ``log`` maps of ``calls.merge``)."""
+        plain: dict[str, Any] = _plain(item)
+        ring: dict[str, Any] = plain.pop("ring", None) or {}
+        log: dict[str, Any] = plain.pop("log", None) or {}
+        # The call log's facts win; the ring's show until one arrives.
+        facts = log or ring
+        tenant_id, _, callid = str(plain.get("PK", "")).removeprefix("TENANT#").partition("#CALL#")
+        received = [at for at in (ring.get("received_at"), log.get("received_at")) if at]
+        sort_key = plain.get("GSI1SK")
+        return cls.model_validate(
+            {
+                "tenant_id": tenant_id,
+                "callid": callid,
+                **plain,
+                "direction": _DIRECTIONS.get(ring.get("kind", "")),
+                "phone": facts.get("phone"),
+                "phone_e164": facts.get("phone_e164"),
+                "extension": facts.get("extension"),
+                **{name: log.get(name) for name in _LOG_ONLY},
+                "started_at": sort_key.split("#", 1)[0] if isinstance(sort_key, str) else None,
+                "first_seen_at": ring.get("received_at") or log.get("received_at"),
+                "updated_at": max(received) if received else None,
+            }
+        )
 
     @property
     def recording_state(self) -> RecordingState:

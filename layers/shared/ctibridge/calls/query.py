@@ -100,7 +100,8 @@ def build(tenant_id: str, query: CallQuery) -> IndexQuery:
             raise InvalidFilter("phone: a withheld number cannot be searched.", field="phone")
         index, partition = keys.CALL_INDEX_BY_PHONE, keys.calls_by_phone_pk(tenant_id, phone_key)
         if query.extension:
-            filters.append(Attr("extension").eq(query.extension))
+            # The extension the call is listed under (the call log's, else the first ring's).
+            filters.append(Attr("GSI3PK").eq(keys.calls_by_extension_pk(tenant_id, query.extension)))
     elif query.extension:
         index, partition = (
             keys.CALL_INDEX_BY_EXTENSION,

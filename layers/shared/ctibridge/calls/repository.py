@@ -135,7 +135,8 @@ class CallRepository:
                     " recording_stored_at = :now"
                     " REMOVE recording_error, recording_error_url"
                 ),
-                ConditionExpression="recording_url = :url",
+                ConditionExpression="#log.recording_url = :url",
+                ExpressionAttributeNames={"#log": merge.LOG},
                 ExpressionAttributeValues={
                     ":key": stored.s3_key,
                     ":size": stored.size,
@@ -158,9 +159,10 @@ class CallRepository:
                 Key=keys.call(tenant_id, callid),
                 UpdateExpression="SET recording_error = :code, recording_error_url = :url",
                 ConditionExpression=(
-                    "recording_url = :url AND "
+                    "#log.recording_url = :url AND "
                     "(attribute_not_exists(recording_source_url) OR recording_source_url <> :url)"
                 ),
+                ExpressionAttributeNames={"#log": merge.LOG},
                 ExpressionAttributeValues={":code": code, ":url": source_url},
             )
         except ClientError as error:

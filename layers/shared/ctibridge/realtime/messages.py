@@ -182,6 +182,7 @@ ClientRequest = Annotated[
     | DeviceRequest
     | ResetDeviceRequest
     | CallStateRequest
+    | CalloutRequest
     | CalloutResultRequest
     | TransferAgentsRequest
     | TransferAgentRequest

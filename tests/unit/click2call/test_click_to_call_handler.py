@@ -1,0 +1,166 @@
+"""The click-to-call function with the sample events: routing by device, refusals, idempotency.
+
+Presence and the WebSocket are replaced by fakes here (the integration tests use the real ones); the
+table, the secrets and the requests are moto's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from moto import mock_aws
+
+from ctibridge.click2call import pbx_client, service
+from ctibridge.realtime.messages import CallDial
+from ctibridge.realtime.presence import AgentState, CallInfo
+from ctibridge.tenants.models import DeviceType
+from ctibridge.tenants.provisioning import TenantAdmin
+from ctibridge_cli.demo import seed_demo_tenant
+from tests.support.aws import create_table_from_template, load_event
+from tests.support.handlers import load_handler
+
+TABLE = "ctibridge-test"
+
+
+def _state(
+    device: DeviceType = DeviceType.BROWSER, *, voice: str | None = "conn-1", busy: bool = False
+) -> AgentState:
+    return AgentState(
+        tenant_id="demo",
+        ipphone="101",
+        known=True,
+        ready=True,
+        device_type=device,
+        mobile="0912345678" if device is DeviceType.MOBILE else None,
+        voice_connection=voice,
+        voice_tab="tab-1" if voice else None,
+        connections=(voice,) if voice else (),
+        call=CallInfo(state="in_call" if busy else "idle"),
+    )
+
+
+class Devices:
+    """What the fakes saw: commands to tabs and requests to the PBX."""
+
+    def __init__(self) -> None:
+        self.state = _state()
+        self.dials: list[tuple[str, CallDial]] = []
+        self.pbx: list[httpx.Request] = []
+        self.pbx_status = 200
+
+
+@pytest.fixture
+def devices(monkeypatch: pytest.MonkeyPatch) -> Iterator[Devices]:
+    seen = Devices()
+    monkeypatch.setattr(service.presence, "get_state", lambda tenant_id, ipphone: seen.state)
+
+    def send(connection_id: str, message: Any) -> bool:
+        seen.dials.append((connection_id, message))
+        return True
+
+    monkeypatch.setattr(service.fanout, "send_to_connection", send)
+
+    def pbx(request: httpx.Request) -> httpx.Response:
+        seen.pbx.append(request)
+        return httpx.Response(seen.pbx_status, json={"status": "success"})
+
+    real_place_call = pbx_client.place_call
+    monkeypatch.setattr(
+        pbx_client,
+        "place_call",
+        lambda *args, **kwargs: real_place_call(
+            *args, client=httpx.Client(transport=httpx.MockTransport(pbx))
+        ),
+    )
+    with mock_aws():
+        create_table_from_template(TABLE)
+        seed_demo_tenant(TABLE, "test")
+        TenantAdmin(TABLE, "test").update_tenant("demo", pbx_click2call_url="https://pbx.example/")
+        yield seen
+
+
+@pytest.fixture
+def invoke(lambda_context: Any) -> Any:
+    handler = load_handler("click_to_call")
+    return lambda event: handler(event, lambda_context)
+
+
+def test_browser_device_gets_a_dial_command_with_the_token_as_call_id(devices: Devices, invoke: Any) -> None:
+    answer = invoke(load_event("click_to_call", "create_outbound"))
+    assert answer["statusCode"] == 202
+    body = json.loads(answer["body"])
+    assert (body["route"], body["status"], body["userfield"]) == ("browser", "dialing", "order-42")
+    ((connection_id, dial),) = devices.dials
+    assert connection_id == "conn-1"
+    assert (dial.request_id, dial.call_id) == (body["request_id"], f"ctb-{body['request_id']}")
+
+
+def test_softphone_device_calls_the_pbx_with_the_seed_parameters(devices: Devices, invoke: Any) -> None:
+    devices.state = _state(DeviceType.SOFTPHONE, voice=None)
+    answer = invoke(load_event("click_to_call", "click2call_php"))
+    assert answer["statusCode"] == 202, answer["body"]
+    body = json.loads(answer["body"])
+    ((request,),) = [devices.pbx]
+    assert request.url.path == "/wsapi/demo/click2call.php"
+    assert dict(request.url.params) == {
+        "secret": "demo-c2c-secret",
+        "extension": "101",
+        "phone": "0901234567",
+        "userfield": f"ctb-{body['request_id']}",
+    }
+
+
+def test_mobile_device_rings_the_agents_mobile(devices: Devices, invoke: Any) -> None:
+    devices.state = _state(DeviceType.MOBILE, voice=None)
+    assert invoke(load_event("click_to_call", "create_outbound"))["statusCode"] == 202
+    assert devices.pbx[0].url.params["extension"] == "0912345678"
+
+
+@pytest.mark.parametrize(
+    ("state", "pbx_status", "status", "code"),
+    [
+        (_state(voice=None), 200, 409, "IPCC_NOT_CONNECT_AGENT_ID"),
+        (_state(busy=True), 200, 409, "CALLOUT_AGENT_BUSY"),
+        (_state(DeviceType.SOFTPHONE, voice=None), 503, 502, "ERROR_CALLOUT_CONNECT"),
+    ],
+)
+def test_refusals_use_the_seed_codes(
+    devices: Devices, invoke: Any, state: AgentState, pbx_status: int, status: int, code: str
+) -> None:
+    devices.state = state
+    devices.pbx_status = pbx_status
+    answer = invoke(load_event("click_to_call", "create_outbound"))
+    assert answer["statusCode"] == status
+    assert json.loads(answer["body"])["code"] == code
+
+
+def test_the_same_idempotency_key_dials_once(devices: Devices, invoke: Any) -> None:
+    first = json.loads(invoke(load_event("click_to_call", "create_outbound"))["body"])
+    second = json.loads(invoke(load_event("click_to_call", "create_outbound"))["body"])
+    assert first["request_id"] == second["request_id"]
+    assert len(devices.dials) == 1
+
+
+def test_the_request_can_be_followed_and_not_by_a_stranger(devices: Devices, invoke: Any) -> None:
+    created = json.loads(invoke(load_event("click_to_call", "create_outbound"))["body"])
+    event = load_event("click_to_call", "get_outbound")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/v1/calls/outbound/{created['request_id']}"
+    event["pathParameters"] = {"request_id": created["request_id"]}
+    answer = invoke(event)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["status"] == "dialing"
+    event["headers"]["x-api-key"] = "someone-else"
+    assert invoke(event)["statusCode"] == 401
+
+
+def test_a_bad_body_names_the_field_and_stores_nothing(devices: Devices, invoke: Any) -> None:
+    event = load_event("click_to_call", "create_outbound")
+    event["body"] = json.dumps({"extension": "101"})
+    answer = invoke(event)
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"])["field"] == "phone"
+    assert devices.dials == []

@@ -1,0 +1,35 @@
+// ctibridge.js: the CTI Bridge SDK as one classic script (esbuild bundles this file, the webphone's
+// modules and JsSIP into webphone/ctibridge.js; `npm run build:sdk`, run by `make install`).
+//
+//   <script src="https://<webphone host>/ctibridge.js"></script>
+//
+// - window.CTIBridge: the modern API (client.js): CTIBridge.init({token, domain}), on(...), promises.
+// - the VCC/3C globals and callbacks (vcc.js): csInit(token, domain), csVoice, csCallRinging(phone)...
+// - the Alohub JSPhone globals (alohub.js): onRegister(), onCall(), onAnswer(), onHangUp()...
+//
+// Where the bridge is: csInit(token, domain) takes no URL, so the script reads config.json
+// ({httpApiUrl, websocketUrl}) from where it was loaded itself: https://<webphone host>/config.json, the
+// file `make publish-webphone` writes (served with Access-Control-Allow-Origin: *). The URL is taken
+// from document.currentScript while the script runs, so load it with a plain <script src> (not as a
+// module, not injected later without `data-config`); <script src=... data-config="https://.../config.json">
+// names another file, and CTIBridge.init({token, domain, httpApiUrl, websocketUrl}) needs none.
+
+import { installAlohubCompat } from "./alohub.js";
+import { CTIBridgeClient, TRANSFER_ERRORS } from "./client.js";
+import { installVccCompat } from "./vcc.js";
+
+function configUrl() {
+  const script = document.currentScript;
+  if (!script?.src) return null;
+  return script.dataset.config || new URL("config.json", script.src).href;
+}
+
+if (!window.CTIBridge) {
+  const client = new CTIBridgeClient({ configUrl: configUrl() });
+  client.TRANSFER_ERRORS = TRANSFER_ERRORS;
+  window.CTIBridge = client;
+  installVccCompat(client, window);
+  installAlohubCompat(client, window);
+} else {
+  console.error("CTIBridge: ctibridge.js is loaded twice; the second copy does nothing.");
+}

@@ -1,0 +1,204 @@
+// Compatibility with the VCC and 3C browser script (seeds 001/002, cs_voice.js): the global functions a
+// CRM calls and the global callbacks it defines in its custom.js, on top of the SDK client.
+//
+// A CRM switches by replacing the vendor's <script> tags with ctibridge.js; its custom.js stays as is:
+//
+//   <script src="https://<webphone>/ctibridge.js"></script>
+//   <script src="custom.js"></script>
+//   <script>csInit(token, domain);</script>
+//
+// Callbacks are looked up on `window` when an event happens (custom.js loads after us and may define
+// them late); one the CRM did not define is skipped quietly, one that throws is reported without
+// stopping the SDK. A function we cannot honour says so with console.error, never silently.
+
+import { ERROR_CODES } from "../js/callout-errors.js";
+
+// cs_voice.js's rule for csCallout: 8-13 digits outside, 1-7 digits not starting with 0 inside.
+const EXTERNAL = /^[0-9]{8,13}$/;
+const INTERNAL = /^[1-9][0-9]{0,6}$/;
+const SEED_LOGIN_STATUSES = new Set([400, 401, 404, 405, 500]);
+
+/** Install csVoice, the seed's functions and its callbacks' wiring on `win`. */
+export function installVccCompat(client, win = window) {
+  const callback = (name, ...args) => {
+    const fn = win[name];
+    if (typeof fn !== "function") return; // the seed calls every callback; a CRM may define only some
+    try {
+      fn.apply(win, args);
+    } catch (error) {
+      // The CRM's bug: report it (console, window.onerror) without breaking the phone.
+      setTimeout(() => {
+        throw error;
+      });
+    }
+  };
+  const unsupported = (name, why) => console.error(`CTIBridge: ${name} is not supported: ${why}`);
+  // Errors already reported through a callback are not repeated on the console.
+  const settle = (name, promise) =>
+    promise.catch((error) => {
+      if (!error?.reported) console.warn(`CTIBridge: ${name}: ${error?.message ?? error}`);
+    });
+  const reported = (promise) =>
+    promise.catch((error) => {
+      if (error && typeof error === "object") error.reported = true;
+      throw error;
+    });
+
+  // ------------------------------------------------------------------ csVoice (read by CRM code)
+  const csVoice = {
+    callInfo: null,
+    callStatus: "Offline",
+    enableVoice: false,
+    hasCall: false,
+    isRinging: false,
+    isAnswering: false,
+    isMute: false,
+    isHold: false,
+    deviceType: 1,
+    isCallout: false,
+    getCurrentCallId: () => csVoice.callInfo?.callId ?? null,
+    isCsHasCall: () => csVoice.hasCall,
+    makeStatusOnline: () => settle("makeStatusOnline", client.setReady(true)),
+    makeStatusOffline: () => settle("makeStatusOffline", client.setReady(false)),
+    getCurrentCallStatus: () => csVoice.callStatus,
+  };
+  win.csVoice = csVoice;
+
+  const callInfo = (call) => ({
+    callId: call.callId,
+    caller: call.phone,
+    agentId: client.agent?.ipphone ?? null,
+    line: null,
+    callDirection: call.direction === "outbound" ? 2 : 1, // 1 inbound, 2 outbound (3 internal)
+    callerName: call.contact?.name ?? null,
+    startTime: call.startedAt,
+    endTime: call.endedAt,
+  });
+
+  // ------------------------------------------------------------------ functions the CRM calls
+  const functions = {
+    csInit(token, domain) {
+      client
+        .init({ token, domain })
+        .then(() => callback("csInitComplete"))
+        .catch((error) => {
+          // The seed's login codes are HTTP statuses (404 domain, 405 expired, 401 token, 400 ipphone,
+          // 500); other failures (network, config) keep our code. The message follows, for humans.
+          const code = SEED_LOGIN_STATUSES.has(error.status) ? error.status : error.code ?? "INIT_FAILED";
+          console.warn(`CTIBridge: csInit failed: ${error.message}`);
+          callback("csInitError", code, error.message);
+        });
+    },
+    csEnableCall: () => settle("csEnableCall", client.enableVoice()),
+    changeCallStatus: () => settle("changeCallStatus", client.setReady(!client.status.ready)),
+    csCallout(number) {
+      const digits = String(number ?? "").trim();
+      if (!EXTERNAL.test(digits) && !INTERNAL.test(digits)) {
+        console.warn(`CTIBridge: csCallout: wrong phone number "${digits}".`);
+        callback("showCalloutError", ERROR_CODES.CONNECT, null);
+        return;
+      }
+      if (client.status.deviceType !== 1 || !client.status.voice) {
+        unsupported(
+          "csCallout",
+          "this tab does not hold the browser phone (device 1 with voice): call csEnableCall() and changeDevice(1) first, or use the CRM's click-to-call API.",
+        );
+      }
+      settle("csCallout", reported(client.call(digits)));
+    },
+    onAcceptCall: () => settle("onAcceptCall", client.answer()),
+    endCall: () => settle("endCall", client.hangup()),
+    holdCall() {
+      if (!client.toggleHold()) console.warn("CTIBridge: holdCall: there is no call in this tab's phone.");
+    },
+    muteCall() {
+      if (!client.toggleMute()) console.warn("CTIBridge: muteCall: there is no call in this tab's phone.");
+    },
+    changeDevice(type, mobile) {
+      const device = Number(type);
+      if (device === 4 || device === 6) {
+        unsupported(
+          `changeDevice(${device})`,
+          "CTI Bridge knows devices 1 (browser), 2 (IP phone or softphone, registered to the PBX) and 3 (mobile); an IP phone without login or the vendor's softphone is device 2.",
+        );
+        return;
+      }
+      settle("changeDevice", client.setDevice(device, mobile ?? null));
+    },
+    reConfigDeviceType: () => settle("reConfigDeviceType", client.resetDevice()),
+    csUnregister: () => client.unregister(),
+    getTransferAgent: () => settle("getTransferAgent", client.listAgents()),
+    csTransferCallAgent: (ipphone) => settle("csTransferCallAgent", reported(client.transferToAgent(ipphone))),
+    csTransferCallAcd: (queueId) => settle("csTransferCallAcd", reported(client.transferToQueue(queueId))),
+    responseTransferAgent: (action) => settle("responseTransferAgent", client.respondTransfer(Number(action) === 1)),
+    // cs_voice.js's helpers, as globals too.
+    getCurrentCallId: csVoice.getCurrentCallId,
+    isCsHasCall: csVoice.isCsHasCall,
+    makeStatusOnline: csVoice.makeStatusOnline,
+    makeStatusOffline: csVoice.makeStatusOffline,
+    getCurrentCallStatus: csVoice.getCurrentCallStatus,
+  };
+  Object.assign(win, functions);
+
+  // ------------------------------------------------------------------ events → the CRM's callbacks
+  client.on("ringing", (call) => {
+    Object.assign(csVoice, { callInfo: callInfo(call), hasCall: true, isRinging: true, isAnswering: false, isCallout: false, isMute: false, isHold: false });
+    callback("csCallRinging", call.phone);
+    if (call.callId) callback("csCurrentCallId", call.callId);
+  });
+  client.on("callId", (call) => {
+    if (csVoice.callInfo) csVoice.callInfo.callId = call.callId;
+    callback("csCurrentCallId", call.callId);
+  });
+  client.on("callout", (call) => {
+    Object.assign(csVoice, { callInfo: callInfo(call), hasCall: true, isRinging: false, isAnswering: false, isCallout: true, isMute: false, isHold: false });
+    callback("showCalloutInfo", call.phone);
+    if (call.callId) callback("csCurrentCallId", call.callId);
+  });
+  client.on("answered", (call) => {
+    Object.assign(csVoice, { callInfo: callInfo(call), isRinging: false, isAnswering: true });
+    // The agent accepted an inbound call; the customer picked up an outbound one.
+    callback(call.direction === "outbound" ? "csCustomerAccept" : "csAcceptCall");
+  });
+  client.on("ended", (call) => {
+    Object.assign(csVoice, { callInfo: callInfo(call), hasCall: false, isRinging: false, isAnswering: false, isCallout: false, isMute: false, isHold: false });
+    callback("csEndCall");
+  });
+  client.on("calloutError", ({ errorCode, sipCode }) => callback("showCalloutError", errorCode, sipCode ?? null));
+  client.on("mute", () => {
+    csVoice.isMute = true;
+    callback("csMuteCall");
+  });
+  client.on("unmute", () => {
+    csVoice.isMute = false;
+    callback("csUnMuteCall");
+  });
+  client.on("hold", () => {
+    csVoice.isHold = true;
+    callback("csHoldCall");
+  });
+  client.on("unhold", () => {
+    csVoice.isHold = false;
+    callback("csUnHoldCall");
+  });
+  client.on("voice", (enabled) => {
+    csVoice.enableVoice = enabled;
+    callback("csShowEnableVoice", enabled);
+  });
+  client.on("status", (ready) => {
+    csVoice.callStatus = ready ? "Online" : "Offline";
+    callback("csShowCallStatus", csVoice.callStatus);
+  });
+  client.on("device", (deviceType) => {
+    csVoice.deviceType = deviceType;
+    callback("csShowDeviceType", deviceType);
+  });
+  client.on("agents", (agents) => callback("csListTransferAgent", agents));
+  client.on("transferRequest", (transferCall) => callback("csNewCallTransferRequest", transferCall));
+  client.on("transferResponse", (status) => callback("csTransferCallResponse", status));
+  client.on("transferSuccess", (info) => callback("csTransferCallSuccess", info));
+  client.on("transferError", (code, info) => callback("csTransferCallError", code, info ?? null));
+  client.on("reconnecting", (attempt, total) => callback("csNotifyReconnecting", attempt, total));
+  client.on("disconnected", () => callback("csOndisconnected"));
+  return csVoice;
+}
