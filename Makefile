@@ -13,8 +13,12 @@ dev: install
 	$(BIN)/python -m ctibridge_local $(ARGS)
 
 ## test: every check CI runs — lint, types, template validation, all tests
+# Two phases: most tests on both cores; then the timing-sensitive ones (fault injection, the short load
+# run) and the browser tests alone, so a busy neighbour can't make them flaky.
+SERIAL_TESTS := tests/integration/hardening tests/browser
 test: install lint typecheck validate
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(addprefix --ignore=,$(SERIAL_TESTS)) $(PYTEST_ARGS)
+	$(BIN)/pytest $(SERIAL_TESTS) $(PYTEST_ARGS)
 
 install: $(VENV)/.installed node_modules/.installed webphone/vendor/jssip.js webphone/ctibridge.js
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import sys
@@ -33,6 +34,7 @@ from ctibridge_local.resolve import ACCOUNT_ID, REGION, LocalNames
 from ctibridge_local.sqs_poller import QueuePoller
 from ctibridge_local.template import PROJECT_ROOT, TEMPLATE_PATH, Template, parse
 
+logger = logging.getLogger(__name__)
 WEBPHONE_DIR = PROJECT_ROOT / "webphone"
 
 
@@ -256,6 +258,7 @@ class LocalStack:
             ws_max_size=ws_gateway.MAX_MESSAGE_BYTES * 2,
             # API Gateway sends no server banner; neither do we (the security tests check headers).
             server_header=False,
+            timeout_graceful_shutdown=2,
         )
         # uvicorn leaves signals alone off the main thread: __main__ handles Ctrl-C and stops us.
         return uvicorn.Server(config)
@@ -320,12 +323,17 @@ class LocalStack:
         websocket = self.websocket
 
         async def restart() -> None:
-            await websocket.close_all()
-            self._servers["ws"].should_exit = True
-            await self._tasks["ws"]
-            await asyncio.sleep(downtime)
-            self._servers["ws"] = self._server(websocket.create_app(), self.config.ws_port)
-            self._tasks["ws"] = asyncio.ensure_future(self._servers["ws"].serve())
+            try:
+                await websocket.close_all()
+                self._servers["ws"].should_exit = True
+                # Bounded: a slow shutdown must not keep the service down (clients are retrying).
+                await asyncio.wait_for(asyncio.shield(self._tasks["ws"]), timeout=10)
+            except Exception:  # whatever happened to the old server, serve again
+                logger.warning("websocket server did not stop cleanly", exc_info=True)
+            finally:
+                await asyncio.sleep(downtime)
+                self._servers["ws"] = self._server(websocket.create_app(), self.config.ws_port)
+                self._tasks["ws"] = asyncio.ensure_future(self._servers["ws"].serve())
 
         asyncio.run_coroutine_threadsafe(restart(), self._loop).result(timeout=30)
         wait_for_port(self.config.host, self.config.ws_port)

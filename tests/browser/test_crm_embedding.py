@@ -350,6 +350,83 @@ def test_messages_from_a_foreign_origin_are_ignored_and_nothing_is_posted_to_it(
     assert crm.errors == [], crm.console
 
 
+# ---------------------------------------------------------------- the SDK's modern API
+
+
+def test_the_sdk_page_uses_the_modern_api_with_events_and_promises(
+    open_crm: Callable[[str], Phone], kamailio: Kamailio, tmp_path: Path
+) -> None:
+    # Given the demo CRM's SDK page: CTIBridge.init({token, domain}) resolved, the phone registered
+    crm = open_crm("/demo-crm/sdk.html?ipphone=101")
+    page = crm.page
+    _wait_event(page, "crmEvents", "name", "ready")
+    page.wait_for_function("() => CTIBridge.status.registered", timeout=15_000)
+    assert page.evaluate("() => [CTIBridge.agent.ipphone, CTIBridge.status.voice]") == ["101", True]
+    # When a customer calls
+    sipp = _call_the_agent(kamailio, tmp_path, "101")
+    try:
+        # Then on('ringing') gets the call
+        ringing = _wait_event(page, "crmEvents", "name", "ringing")["args"][0]
+        assert (ringing["phone"], ringing["direction"], ringing["state"]) == (
+            CRM_CUSTOMER_PHONE,
+            "inbound",
+            "ringing",
+        )
+        # And answer() and hangup() are promises that settle with the call's state
+        _sip_messages_wait(sipp, "SIP/2.0 180 Ringing")
+        assert page.evaluate("() => CTIBridge.answer().then((call) => call.state)") == "in_call"
+        assert page.evaluate("() => CTIBridge.currentCall.sipCallId") == ringing["sipCallId"]
+        assert page.evaluate("() => CTIBridge.hangup().then((call) => call.state)") == "ended"
+        assert sipp.wait(timeout=20) == 0, sipp.report()
+    finally:
+        sipp.stop()
+    assert [n for n in _names(page, "crmEvents", "name") if n in {"ringing", "answered", "ended"}] == [
+        "ringing",
+        "answered",
+        "ended",
+    ]
+    # And a command that cannot be served rejects with a stable code (the seeds' call-out table)
+    assert page.evaluate("() => CTIBridge.call('12ab').catch((e) => e.code)") == "ERROR_CALLOUT_CONNECT"
+    assert page.evaluate("() => CTIBridge.answer().catch((e) => e.code)") == "NO_CALL"
+    assert page.evaluate("() => CTIBridge.transferToAgent('102').catch((e) => e.code)") == "NOT_IN_A_CALL"
+    # And compat functions CTI Bridge cannot honour say so on the console, never silently
+    page.evaluate("() => { saveCredentials(); changeDevice(4); }")
+    page.wait_for_timeout(200)
+    assert (
+        "error: CTIBridge: saveCredentials is not supported: SIP credentials are never stored in the browser;"
+        " the bridge delivers them at login." in crm.console
+    )
+    assert any(line.startswith("error: CTIBridge: changeDevice(4) is not supported:") for line in crm.console)
+    assert len(crm.errors) == 2, crm.console
+
+
+def test_an_alohub_jsphone_page_dials_with_onCall(
+    open_crm: Callable[[str], Phone], kamailio: Kamailio, tmp_path: Path
+) -> None:
+    # Given the JSPhone-style page: logged in with the CRM's token, onRegister() took voice in this tab
+    crm = open_crm("/demo-crm/alohub.html?ipphone=101")
+    page = crm.page
+    page.wait_for_function("() => CTIBridge.status.registered", timeout=20_000)
+    pstn = start_sipp("pstn", tmp_path, local_port=kamailio.pstn_port, timeout_s=45)
+    time.sleep(0.3)
+    try:
+        # When the agent types a number and clicks Call (onCall(), the number from #txtPhoneNumber)
+        page.fill("#txtPhoneNumber", OUTBOUND_NUMBER)
+        page.click("#btnClickCall")
+        # Then it dials, the JSPhone markup shows the call, then the answered call with its timer
+        _sip_messages_wait(pstn, f"INVITE sip:{OUTBOUND_NUMBER}@127.0.0.1")
+        expect(page.locator("#alohub_answer_content")).to_be_visible(timeout=15_000)
+        expect(page.locator("#txtPhoneAnswer")).to_have_text(OUTBOUND_NUMBER)
+        expect(page.locator("#txtCallTime")).to_contain_text("00 : 00 :")
+        # When the agent hangs up (onHangUp())
+        page.click("#btnHangUp")
+        assert pstn.wait(timeout=20) == 0, pstn.report()
+        expect(page.locator("#alohub_call_dial")).to_be_visible()
+    finally:
+        pstn.stop()
+    assert crm.errors == [], crm.console
+
+
 # ---------------------------------------------------------------- the VCC/3C names (seeds 001/002)
 
 

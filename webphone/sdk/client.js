@@ -78,6 +78,7 @@ export class CTIBridgeClient extends Emitter {
   #synced = false;
   #status = { connected: false, ready: false, voice: false, voiceTab: null, deviceType: 1, mobile: null };
   #incomingTransfer = null;
+  #bridgedCallouts = new Map(); // number key -> when: call-outs the bridge places on another device
   #audio = null;
   #tones = new Tones();
   #generation = 0; // bumped by every init/logout: late events of an old login are dropped
@@ -166,17 +167,13 @@ export class CTIBridgeClient extends Emitter {
   // ------------------------------------------------------------------ the agent's settings
   /** Take voice in this tab (seed csEnableCall): the other tabs of the agent lose it. */
   async enableVoice() {
-    const answer = this.#await("voice", { match: (m) => m.enabled, action: "enableVoice" });
-    this.#send("enableVoice");
-    await answer;
+    await this.#ask("enableVoice", {}, "voice", { match: (m) => m.enabled });
     return true;
   }
 
   /** Ready for calls (On) or not (Off) (seed changeCallStatus). */
   async setReady(ready) {
-    const answer = this.#await("status", { match: (m) => m.ready === Boolean(ready), action: "status" });
-    this.#send("status", { ready: Boolean(ready) });
-    await answer;
+    await this.#ask("status", { ready: Boolean(ready) }, "status", { match: (m) => m.ready === Boolean(ready) });
     return Boolean(ready);
   }
 
@@ -184,17 +181,15 @@ export class CTIBridgeClient extends Emitter {
   async setDevice(deviceType, mobile = null) {
     const type = Number(deviceType);
     if (![1, 2, 3].includes(type)) throw sdkError("VALIDATION_ERROR", `Device type ${deviceType} is not one of 1, 2, 3.`);
-    const answer = this.#await("device", { match: (m) => m.device_type === type, action: "device" });
-    this.#requireBridge().setDevice(type, mobile);
-    await answer;
+    const fields = type === 3 ? { device_type: 3, mobile } : { device_type: type };
+    await this.#ask("device", fields, "device", { match: (m) => m.device_type === type });
+    if (this.#bridge) this.#bridge.device = type; // the ?device= of its next reconnect
     return type;
   }
 
   /** Back to the agent's configured device (seed reConfigDeviceType). */
   async resetDevice() {
-    const answer = this.#await("device", { action: "resetDevice" });
-    this.#send("resetDevice");
-    const message = await answer;
+    const message = await this.#ask("resetDevice", {}, "device");
     return message.device_type;
   }
 
@@ -205,9 +200,11 @@ export class CTIBridgeClient extends Emitter {
 
   // ------------------------------------------------------------------ calls
   /**
-   * Call `number` from this tab's browser phone. Resolves with the call once the INVITE is on its
-   * way; what happens next comes as events (progress, answered, ended, calloutError). Rejects with
-   * {code: errorCode, errorCode, sipCode, message} (the seeds' call-out error table).
+   * Call `number`. From this tab's browser phone when it holds voice (device 1): resolves with the call
+   * once the INVITE is on its way. Otherwise the bridge places it on the agent's device (the voice tab,
+   * the IP phone or the mobile; click-to-call): resolves with {phone, requestId, route}. What happens
+   * next comes as events (progress, answered, ended, calloutError). Rejects with {code: errorCode,
+   * errorCode, sipCode, message} (the seeds' call-out error table).
    */
   async call(number, { callId = null } = {}) {
     const checked = checkDialable(number);
@@ -218,11 +215,21 @@ export class CTIBridgeClient extends Emitter {
     };
     if (!checked.ok) fail(ERROR_CODES.CONNECT, checked.message);
     if (!this.#session?.loggedIn) fail(ERROR_CODES.NOT_CONNECT_AGENT, "Not logged in: call CTIBridge.init({token, domain}) first.");
-    if (this.#status.deviceType !== 1) {
-      fail(ERROR_CODES.NOT_CONNECT_AGENT, `Calls ring on ${DEVICE_NAMES[this.#status.deviceType]}: choose device 1 to call from the browser.`);
-    }
-    if (!this.#status.voice) fail(ERROR_CODES.NOT_CONNECT_AGENT, "Another tab holds voice: call enableVoice() in this tab first.");
     if (this.#call) fail(ERROR_CODES.AGENT_BUSY, "You are already on a call.");
+    if (this.#status.deviceType !== 1 || !this.#status.voice) {
+      if (!this.#bridge?.state || this.#bridge.state !== "open") fail(ERROR_CODES.NOT_CONNECT_AGENT, "The bridge is not connected.");
+      let accepted;
+      try {
+        accepted = await this.#ask("callout", { phone: checked.number }, "callout.accepted");
+      } catch (error) {
+        fail(error.code === "TIMEOUT" ? ERROR_CODES.CONNECT : error.code, error.message);
+      }
+      // The PBX's outgoing_call (or the voice tab's dial) follows: it is this call, not a new one.
+      this.#bridgedCallouts.set(numberKey(checked.number), Date.now());
+      const placed = { phone: checked.number, requestId: accepted.request_id, route: accepted.route };
+      this.emit("callout", { ...placed, direction: "outbound", state: "dialing", callId: null });
+      return placed;
+    }
     if (!this.#sip?.connected) fail(ERROR_CODES.NOT_CONNECT_AGENT, describeCalloutError(ERROR_CODES.NOT_CONNECT_AGENT));
     const call = newCall({ direction: "outbound", phone: checked.number, state: "dialing" });
     this.#call = call;
@@ -275,9 +282,7 @@ export class CTIBridgeClient extends Emitter {
   // ------------------------------------------------------------------ transfers (seed 002)
   /** The agents a call can go to now (seed getTransferAgent): [{ipphone, display_name, device_type}]. */
   async listAgents() {
-    const answer = this.#await("transfer.agents", { action: "transfer.agents" });
-    this.#send("transfer.agents");
-    const { agents } = await answer;
+    const { agents } = await this.#ask("transfer.agents", {}, "transfer.agents");
     this.emit("agents", agents);
     return agents;
   }
@@ -296,16 +301,12 @@ export class CTIBridgeClient extends Emitter {
     };
     if (!target) fail(TRANSFER_ERRORS.NOT_CHOOSE_TYPE_TRANSFER, "Choose the agent to transfer the call to.");
     const call = this.#callToTransfer(fail);
-    const pendingAnswer = this.#await("transfer.pending", { action: "transfer.agent" });
-    if (!this.#send("transfer.agent", withoutEmpty({ ipphone: target, callid: call.callid, phone: call.phone }), false)) {
-      pendingAnswer.catch(() => {});
-      fail(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, "The bridge is not connected.");
-    }
     let pending;
     try {
-      pending = await pendingAnswer;
+      pending = await this.#ask("transfer.agent", withoutEmpty({ ipphone: target, callid: call.callid, phone: call.phone }), "transfer.pending");
     } catch (error) {
-      fail(error.code === "TIMEOUT" ? TRANSFER_ERRORS.TRANSFER_CALL_FAILED : error.code, error.message);
+      const code = error.code === "TIMEOUT" || error.code === "NOT_CONNECTED" ? TRANSFER_ERRORS.TRANSFER_CALL_FAILED : error.code;
+      fail(code, error.message);
     }
     info.transferId = pending.transfer_id;
     let response;
@@ -339,14 +340,13 @@ export class CTIBridgeClient extends Emitter {
     };
     if (!queue) fail(TRANSFER_ERRORS.NOT_CHOOSE_TYPE_TRANSFER, "Choose the queue to transfer the call to.");
     this.#callToTransfer(fail);
-    const answer = this.#await("transfer.target", { match: (m) => m.queue_id === queue, action: "transfer.queue" });
-    this.#send("transfer.queue", { queue_id: queue }, false);
     let target;
     try {
-      target = (await answer).target;
+      target = (await this.#ask("transfer.queue", { queue_id: queue }, "transfer.target", { match: (m) => m.queue_id === queue })).target;
       await this.#refer(target);
     } catch (error) {
-      fail(error.code === "TIMEOUT" ? TRANSFER_ERRORS.TRANSFER_CALL_FAILED : error.code, error.message);
+      const code = error.code === "TIMEOUT" || error.code === "NOT_CONNECTED" ? TRANSFER_ERRORS.TRANSFER_CALL_FAILED : error.code;
+      fail(code, error.message);
     }
     return { status: "OK", target };
   }
@@ -356,12 +356,10 @@ export class CTIBridgeClient extends Emitter {
     const offered = this.#incomingTransfer;
     if (!offered) throw sdkError("NO_TRANSFER_REQUEST", "No transfer is waiting for an answer.");
     this.#clearIncomingTransfer();
-    const closed = this.#await("transfer.closed", {
+    const closed = await this.#ask("transfer.respond", { transfer_id: offered.transferId, accept: Boolean(accept) }, "transfer.closed", {
       match: (m) => m.transfer_id === offered.transferId,
-      action: "transfer.respond",
     });
-    this.#send("transfer.respond", { transfer_id: offered.transferId, accept: Boolean(accept) });
-    return (await closed).status;
+    return closed.status;
   }
 
   #callToTransfer(fail) {
@@ -475,10 +473,13 @@ export class CTIBridgeClient extends Emitter {
       if (call && call.direction === "outbound" && matches(call, msg)) {
         this.#setCallid(call, msg.callid);
       } else if (!call) {
-        // Dialed from the IP phone or the mobile: the CRM still hears of it.
+        // Dialed from the IP phone or the mobile: the CRM still hears of it (once: a call-out this tab
+        // asked the bridge for was announced already).
         const outgoing = newCall({ direction: "outbound", phone: msg.phone, callid: msg.callid, contact: msg.contact ?? null, state: "dialing" });
         this.#call = outgoing;
-        this.emit("callout", publicCall(outgoing));
+        const asked = this.#bridgedCallouts.get(numberKey(msg.phone));
+        this.#bridgedCallouts.delete(numberKey(msg.phone));
+        if (!asked || Date.now() - asked > 120_000) this.emit("callout", publicCall(outgoing));
       }
     });
     on("call.state", (msg) => {
@@ -526,8 +527,19 @@ export class CTIBridgeClient extends Emitter {
     return this.#bridge;
   }
 
+  /**
+   * Send `action` and wait for its answer `type`. Sending first is safe: a reply can only arrive in a
+   * later task, after #await subscribed.
+   */
+  #ask(action, fields, type, { match, timeoutMs } = {}) {
+    this.#send(action, fields);
+    return this.#await(type, { match, action, timeoutMs });
+  }
+
   /** The next bridge message `type` that `match`es; an `error` for `action` rejects. */
   #await(type, { match = () => true, action = null, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+    match ??= () => true;
+    timeoutMs ??= REQUEST_TIMEOUT_MS;
     const bridge = this.#requireBridge();
     return new Promise((resolve, reject) => {
       const offs = [];

@@ -98,12 +98,7 @@ export function installVccCompat(client, win = window) {
         callback("showCalloutError", ERROR_CODES.CONNECT, null);
         return;
       }
-      if (client.status.deviceType !== 1 || !client.status.voice) {
-        unsupported(
-          "csCallout",
-          "this tab does not hold the browser phone (device 1 with voice): call csEnableCall() and changeDevice(1) first, or use the CRM's click-to-call API.",
-        );
-      }
+      // From this tab's phone when it holds voice; otherwise the bridge places it on the agent's device.
       settle("csCallout", reported(client.call(digits)));
     },
     onAcceptCall: () => settle("onAcceptCall", client.answer()),

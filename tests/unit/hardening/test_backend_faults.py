@@ -22,6 +22,7 @@ from botocore.retries.standard import ExponentialBackoff
 from moto.core.models import botocore_stubber
 
 from ctibridge import aws
+from ctibridge.calls.models import CallRecord
 from ctibridge.observability import METRICS
 from tests.support.aws import http_event
 from tests.support.calls import Invoke, RecordingResources
@@ -182,7 +183,8 @@ def test_an_aws_outage_answers_a_retryable_503_and_writes_nothing(
     assert retried["statusCode"] == 200
     assert json.loads(retried["body"])["duplicate"] is False
     (item,) = call_items()
-    assert (item["callid"], item["status"], len(item["event_ids"])) == ("1700000000.41", "RINGING", 1)
+    call = CallRecord.from_item(item)
+    assert (call.callid, call.status, len(call.event_ids)) == ("1700000000.41", "RINGING", 1)
 
 
 def test_sqs_down_after_the_write_is_completed_by_the_pbx_retry(
@@ -194,7 +196,7 @@ def test_sqs_down_after_the_write_is_completed_by_the_pbx_retry(
     # Then the PBX is told to retry (the recording would otherwise be lost)
     assert_retryable_503(response)
     (stored,) = call_items()
-    assert stored["recording_url"] == CALL_LOG["recording"]
+    assert CallRecord.from_item(stored).recording_url == CALL_LOG["recording"]
     assert queued_jobs(aws) == []
     # When SQS is back and the PBX retries the same call log
     faults.clear()
