@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from ctibridge.click2call.errors import PbxUnreachable
 from ctibridge.observability import logger
 from ctibridge.tenants.models import Tenant
 
+if TYPE_CHECKING:
+    import httpx
+
 # The PBX answers at once when it accepts a call; a slow PBX must not hold the CRM's request long.
-TIMEOUT = httpx.Timeout(connect=2.0, read=5.0, write=2.0, pool=2.0)
+TIMEOUTS = {"connect": 2.0, "read": 5.0, "write": 2.0, "pool": 2.0}
 # Retried only when the request surely never reached the PBX (no connection was made): a retry after
 # a read timeout could ring the customer twice.
 CONNECT_ATTEMPTS = 2
@@ -33,9 +36,12 @@ def place_call(
     client: httpx.Client | None = None,
 ) -> None:
     """Ask the PBX to ring ``extension`` (an extension or the agent's mobile), then dial ``phone``."""
+    # httpx on first use only: the webhook path imports this module but seldom calls a PBX.
+    import httpx
+
     url = click2call_url(tenant)
     params = {"secret": secret, "extension": extension, "phone": phone, "userfield": userfield}
-    http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    http = client or httpx.Client(timeout=httpx.Timeout(**TIMEOUTS), follow_redirects=False)
     try:
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             try:
