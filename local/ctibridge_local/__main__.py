@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
   WebSocket API  {stack.ws_url}
   @connections   {stack.callback_url}/@connections/{{connectionId}}
   Webphone       {stack.web_url}
+  Demo CRM       {stack.web_url}/demo-crm/
   AWS (moto)     {stack.moto.url}
   PBX simulator  {stack.pbx_url}
 

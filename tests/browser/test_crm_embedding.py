@@ -122,6 +122,17 @@ def _wait_event(page: Page, array: str, key: str, name: str, count: int = 1, tim
     )
 
 
+def _settle(page: Page, expression: str, timeout_ms: int = 15_000) -> Any:
+    """Evaluate a promise-returning expression; fail (never hang) if it does not settle in time."""
+    return page.evaluate(
+        """([expression, timeout]) => Promise.race([
+            (0, eval)(expression),
+            new Promise((_, reject) => setTimeout(reject, timeout, new Error(`no answer: ${expression}`))),
+        ])""",
+        [expression, timeout_ms],
+    )
+
+
 def _names(page: Page, array: str, key: str) -> list[str]:
     return list(page.evaluate("([array, key]) => (window[array] || []).map((e) => e[key])", [array, key]))
 
@@ -374,9 +385,9 @@ def test_the_sdk_page_uses_the_modern_api_with_events_and_promises(
         )
         # And answer() and hangup() are promises that settle with the call's state
         _sip_messages_wait(sipp, "SIP/2.0 180 Ringing")
-        assert page.evaluate("() => CTIBridge.answer().then((call) => call.state)") == "in_call"
+        assert _settle(page, "CTIBridge.answer().then((call) => call.state)") == "in_call"
         assert page.evaluate("() => CTIBridge.currentCall.sipCallId") == ringing["sipCallId"]
-        assert page.evaluate("() => CTIBridge.hangup().then((call) => call.state)") == "ended"
+        assert _settle(page, "CTIBridge.hangup().then((call) => call.state)") == "ended"
         assert sipp.wait(timeout=20) == 0, sipp.report()
     finally:
         sipp.stop()
@@ -386,9 +397,9 @@ def test_the_sdk_page_uses_the_modern_api_with_events_and_promises(
         "ended",
     ]
     # And a command that cannot be served rejects with a stable code (the seeds' call-out table)
-    assert page.evaluate("() => CTIBridge.call('12ab').catch((e) => e.code)") == "ERROR_CALLOUT_CONNECT"
-    assert page.evaluate("() => CTIBridge.answer().catch((e) => e.code)") == "NO_CALL"
-    assert page.evaluate("() => CTIBridge.transferToAgent('102').catch((e) => e.code)") == "NOT_IN_A_CALL"
+    assert _settle(page, "CTIBridge.call('12ab').catch((e) => e.code)") == "ERROR_CALLOUT_CONNECT"
+    assert _settle(page, "CTIBridge.answer().catch((e) => e.code)") == "NO_CALL"
+    assert _settle(page, "CTIBridge.transferToAgent('102').catch((e) => e.code)") == "NOT_IN_A_CALL"
     # And compat functions CTI Bridge cannot honour say so on the console, never silently
     page.evaluate("() => { saveCredentials(); changeDevice(4); }")
     page.wait_for_timeout(200)

@@ -247,10 +247,12 @@ export class CTIBridgeClient extends Emitter {
   async answer() {
     const call = this.#call;
     if (!call || call.direction !== "inbound" || call.state !== "ringing") throw sdkError("NO_CALL", "No call is ringing.");
+    const answered = this.#callEvent(call, "answered");
     if (!call.sip || !this.#sip?.answer()) {
+      answered.cancel();
       throw sdkError("NOT_SUPPORTED", `This call rings on ${DEVICE_NAMES[this.#status.deviceType]}, not in this tab: answer it there.`);
     }
-    await this.#callEvent(call, "answered");
+    await answered.promise;
     return publicCall(call);
   }
 
@@ -258,10 +260,13 @@ export class CTIBridgeClient extends Emitter {
   async hangup() {
     const call = this.#call;
     if (!call) throw sdkError("NO_CALL", "There is no call.");
+    // Listen first: JsSIP ends an established call synchronously inside terminate().
+    const ended = this.#callEvent(call, "ended");
     if (!call.sip || !this.#sip?.hangup()) {
+      ended.cancel();
       throw sdkError("NOT_SUPPORTED", `This call is on ${DEVICE_NAMES[this.#status.deviceType]}, not in this tab: hang up there.`);
     }
-    await this.#callEvent(call, "ended");
+    await ended.promise;
     return publicCall(call);
   }
 
@@ -723,18 +728,31 @@ export class CTIBridgeClient extends Emitter {
     this.emit("ended", publicCall(call));
   }
 
-  /** Resolves when `call` emits `event` ("answered"/"ended"); rejects if it ends first. */
+  /**
+   * {promise, cancel}: the promise resolves when `call` emits `event` ("answered"/"ended") and rejects
+   * if it ends first. Subscribe before acting: some outcomes are emitted synchronously.
+   */
   #callEvent(call, event) {
-    return new Promise((resolve, reject) => {
-      const offs = [
-        this.on(event, (c) => c.id === call.id && done(resolve)),
-        this.on("ended", (c) => c.id === call.id && done(event === "ended" ? resolve : () => reject(sdkError("CALL_ENDED", "The call ended.")))),
-      ];
-      const done = (settle) => {
-        for (const off of offs) off();
-        settle();
-      };
+    const offs = [];
+    const cancel = () => {
+      for (const off of offs.splice(0)) off();
+    };
+    const promise = new Promise((resolve, reject) => {
+      offs.push(
+        this.on(event, (c) => {
+          if (c.id !== call.id) return;
+          cancel();
+          resolve();
+        }),
+        this.on("ended", (c) => {
+          if (c.id !== call.id) return;
+          cancel();
+          if (event === "ended") resolve();
+          else reject(sdkError("CALL_ENDED", "The call ended."));
+        }),
+      );
     });
+    return { promise, cancel };
   }
 }
 
