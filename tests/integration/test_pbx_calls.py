@@ -15,8 +15,6 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from ctibridge import aws
-from ctibridge.tenants import repository as tenant_repository
 from ctibridge.tenants.provisioning import TenantAdmin
 from ctibridge_local.pbx_simulator import PbxDriver, make_wav
 from tests.support.local_stack import RunningStack
@@ -332,21 +330,13 @@ def test_ssrf_is_refused(http: httpx.Client, driver: PbxDriver, stack: RunningSt
 
 
 @pytest.fixture(scope="module")
-def other_tenant(stack: RunningStack) -> dict[str, str]:
+def other_tenant(stack_env: RunningStack) -> dict[str, str]:
     """A second tenant, created with the operators' tools against the stack's moto."""
     customer = f"t{uuid.uuid4().hex[:10]}"
     secret, api_key = f"{customer}-pbx-secret", f"{customer}-api-key"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", stack.moto_url)
-        env.setenv("AWS_ACCESS_KEY_ID", "local")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "local")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        aws.reset()
-        TenantAdmin(stack.table_name, stack.stage).create_tenant(
-            customer, customer, pbx_secret=secret, api_key=api_key, timezone="UTC"
-        )
-        aws.reset()
-        tenant_repository.clear_cache()
+    TenantAdmin(stack_env.table_name, stack_env.stage).create_tenant(
+        customer, customer, pbx_secret=secret, api_key=api_key, timezone="UTC"
+    )
     return {"customer": customer, "secret": secret, "api_key": api_key}
 
 
