@@ -332,6 +332,7 @@ class LocalStack:
                 logger.warning("websocket server did not stop cleanly", exc_info=True)
             finally:
                 await asyncio.sleep(downtime)
+                websocket.accepting = True
                 self._servers["ws"] = self._server(websocket.create_app(), self.config.ws_port)
                 self._tasks["ws"] = asyncio.ensure_future(self._servers["ws"].serve())
 

@@ -72,6 +72,8 @@ class WebSocketGateway:
         self.stage = stage
         self.selection = selection
         self.clients: dict[str, _Client] = {}
+        # False while the service "restarts": new clients are refused, as by a server that is down.
+        self.accepting = True
 
     def _request_context(
         self, connection_id: str, route_key: str, event_type: str, host: str
@@ -103,6 +105,9 @@ class WebSocketGateway:
         return await run_in_threadpool(function.invoke, event)
 
     async def websocket_endpoint(self, websocket: WebSocket) -> None:
+        if not self.accepting:
+            await websocket.send_denial_response(Response(status_code=503))
+            return
         connection_id = _new_connection_id()
         host = websocket.headers.get("host", "127.0.0.1")
         self.clients[connection_id] = _Client(
@@ -239,6 +244,7 @@ class WebSocketGateway:
 
     async def close_all(self) -> None:
         """Drop every client, as a restart of the WebSocket service would."""
+        self.accepting = False
         for connection_id, client in list(self.clients.items()):
             self.clients.pop(connection_id, None)
             with contextlib.suppress(RuntimeError):  # already closing

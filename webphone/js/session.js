@@ -149,9 +149,10 @@ export class Session extends Emitter {
   async #request(path, { method = "GET", body, auth = true } = {}) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    const token = auth ? this.token : null;
     if (auth) {
-      if (!this.token) throw new ApiError(401, "SESSION_INVALID", "Not logged in.");
-      headers.Authorization = `Bearer ${this.token}`;
+      if (!token) throw new ApiError(401, "SESSION_INVALID", "Not logged in.");
+      headers.Authorization = `Bearer ${token}`;
     }
     let response;
     try {
@@ -173,7 +174,9 @@ export class Session extends Emitter {
     }
     if (!response.ok) {
       const error = new ApiError(response.status, data?.code, data?.message);
-      if (auth && response.status === 401) {
+      // Only the session this request was made with can expire here: a request still in flight when
+      // the page logged out (or logged in again) must not report the new state as "expired".
+      if (auth && response.status === 401 && this.token === token) {
         this.#forget();
         this.emit("expired", error);
       }
