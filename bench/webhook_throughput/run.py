@@ -12,7 +12,9 @@ Figures (printed, and written to ``bench/results/webhook_throughput.json``):
 * **DynamoDB calls per webhook**: the stack runs with ``--count-aws-calls``, which registers a botocore
   ``before-call`` hook on every boto3 session of the stack process (``ctibridge_local.aws_calls``);
   the counts are read at ``{web_url}/_local/aws-calls`` after the run (reset after the warm-up, so a cold
-  tenant lookup is not counted, as in a warm Lambda) and divided by the webhooks sent;
+  tenant lookup is not counted, as in a warm Lambda) and divided by the webhooks sent. The webhook
+  function's own calls (what the PBX waits for) are the target; the queue consumers' calls made for the
+  same webhooks (the agents' call state) are reported beside them;
 * **lost**: calls sent minus calls stored complete (both events merged), read back from the table
   with a Query on the tenant's by-date index — never a Scan;
 * **raw moto put_item/s**: in the same run, C threads put items of the same size straight into the same
@@ -59,6 +61,7 @@ SECRET = "demo-secret"
 WARMUP_CALLS = 10
 TARGET_RATIO = 0.5
 TARGET_DDB_PER_WEBHOOK = 2.0
+WEBHOOK_FUNCTION = "PbxWebhookFunction"
 
 
 def _percentile(samples: list[float], p: float) -> float:
@@ -312,6 +315,26 @@ def stored_calls(stack: RunningStack, prefix: str) -> tuple[int, int, list[dict[
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def wait_for_queues(stack: RunningStack, logical_ids: tuple[str, ...], timeout: float = 120.0) -> bool:
+    """Wait until the queue consumers have caught up, so the baselines run on a quiet moto."""
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
+    )
+    sqs = session.client("sqs", endpoint_url=stack.moto_url)
+    names = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = 0
+        for logical_id in logical_ids:
+            url = sqs.get_queue_url(QueueName=stack.resource_name(logical_id))["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))["Attributes"]
+            pending += sum(int(attributes.get(name, 0)) for name in names)
+        if pending == 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -338,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
             print(f"playing {args.calls} calls with concurrency {args.concurrency}…", flush=True)
             run, wall = drive(stack.http_url, calls, args.concurrency)
+            drained = wait_for_queues(stack, ("CallStateQueue", "RecordingQueue"))
             counts = httpx.get(f"{stack.web_url}/_local/aws-calls").json()
             stored, complete, incomplete = stored_calls(stack, prefix)
             stored -= WARMUP_CALLS
@@ -350,18 +374,33 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stack.stop()
 
-    dynamodb_calls = int(counts["services"].get("dynamodb", 0))
+    webhook_function = counts["by_function"].get(WEBHOOK_FUNCTION, {})
+    dynamodb_calls = int(webhook_function.get("services", {}).get("dynamodb", 0))
     rate = run.webhooks / wall if wall else 0.0
     per_webhook = dynamodb_calls / run.webhooks if run.webhooks else 0.0
     families: dict[str, dict[str, float]] = {
         family: {
-            "calls": figures["calls"],
-            "calls_per_webhook": round(figures["calls"] / run.webhooks, 3) if run.webhooks else 0.0,
-            "ms_per_call": round(figures["total_ms"] / figures["calls"], 2) if figures["calls"] else 0.0,
+            "calls": calls,
+            "calls_per_webhook": round(calls / run.webhooks, 3) if run.webhooks else 0.0,
+            "ms_per_call": (
+                round(
+                    counts["dynamodb_families"][family]["total_ms"]
+                    / counts["dynamodb_families"][family]["calls"],
+                    2,
+                )
+                if family in counts["dynamodb_families"]
+                else 0.0
+            ),
         }
-        for family, figures in sorted(counts["dynamodb_families"].items())
+        for family, calls in sorted(webhook_function.get("dynamodb_families", {}).items())
     }
-    # The webhook's own calls touch call items; the others are the real-time fan-out's (agent items).
+    # What the queue consumers did for the same webhooks (the agents' call state), per webhook.
+    followups = {
+        name: round(int(figures["services"].get("dynamodb", 0)) / run.webhooks, 3) if run.webhooks else 0.0
+        for name, figures in sorted(counts["by_function"].items())
+        if name != WEBHOOK_FUNCTION and figures["services"].get("dynamodb")
+    }
+    # The call write touches call items; the others are the popup's (the agent's tabs).
     own_calls = sum(f["calls"] for name, f in families.items() if "#CALL#" in name)
     own_per_webhook = own_calls / run.webhooks if run.webhooks else 0.0
     lost = args.calls - complete
@@ -394,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
             "dynamodb_calls_per_webhook": round(per_webhook, 3),
             "call_log_dynamodb_calls_per_webhook": round(own_per_webhook, 3),
             "dynamodb_by_item_family": families,
+            "queue_consumers_dynamodb_calls_per_webhook": followups,
+            "queues_drained": drained,
             "calls_sent": args.calls,
             "calls_stored": stored,
             "calls_stored_complete": complete,
@@ -430,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             f"    {name:<32} {f['calls_per_webhook']:.2f}/webhook, {f['ms_per_call']} ms each"
             for name, f in families.items()
         ),
+        *(f"    after the answer, {name}: {n:.2f}/webhook" for name, n in followups.items()),
         f"  lost               {lost} (stored complete {complete} of {args.calls}); errors {len(run.errors)}",
         "  targets            " + ", ".join(f"{k}: {'ok' if v else 'MISSED'}" for k, v in targets.items()),
         f"  results            {args.output}",

@@ -5,8 +5,9 @@ Enabled with ``--count-aws-calls`` (the webhook benchmark does): every botocore 
 retry loop, so a retried request still counts once), and an ``after-call`` hook that measures how long
 the operation took. DynamoDB calls are also grouped by the item family they touch (the partition key
 with its ids blanked, e.g. ``UpdateItem TENANT#*#CALL#*``), which tells one feature's calls from
-another's. ``GET {web_url}/_local/aws-calls`` answers the figures, ``DELETE`` resets them. Local only:
-the deployed functions have nothing of this.
+another's, and by the function that made them (``by_function``, so a webhook's calls are told from
+those of the queue consumers working beside it). ``GET {web_url}/_local/aws-calls`` answers the
+figures, ``DELETE`` resets them. Local only: the deployed functions have nothing of this.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import botocore.session
@@ -25,6 +29,11 @@ _lock = threading.Lock()
 _counts: Counter[str] = Counter()  # "dynamodb.UpdateItem" -> calls
 _families: Counter[str] = Counter()  # "UpdateItem TENANT#*#CALL#*" -> calls
 _family_ms: Counter[str] = Counter()  # same keys -> total milliseconds
+# The same counts by the function that made the call (see ``invoking``): a webhook's own calls apart
+# from those of the queue consumers running beside it.
+_by_function: defaultdict[str, Counter[str]] = defaultdict(Counter)  # function -> operation -> calls
+_function_families: defaultdict[str, Counter[str]] = defaultdict(Counter)
+_function: ContextVar[str] = ContextVar("ctibridge_local.function", default="(stack)")
 _installed = False
 _STARTED = "ctibridge_local.started"
 _FAMILY = "ctibridge_local.family"
@@ -61,10 +70,13 @@ def _before(
     family = None
     if operation.startswith("dynamodb."):
         family = f"{operation.split('.', 1)[1]} {_dynamodb_family(params)}"
+    function = _function.get()
     with _lock:
         _counts[operation] += 1
+        _by_function[function][operation] += 1
         if family is not None:
             _families[family] += 1
+            _function_families[function][family] += 1
     if isinstance(context, dict):
         context[_STARTED] = time.perf_counter()
         context[_FAMILY] = family
@@ -76,6 +88,16 @@ def _after(context: dict[str, Any] | None = None, **kwargs: Any) -> None:
     elapsed = (time.perf_counter() - context[_STARTED]) * 1000
     with _lock:
         _family_ms[context[_FAMILY]] += elapsed
+
+
+@contextmanager
+def invoking(function: str) -> Iterator[None]:
+    """Attribute the AWS calls made in this context to ``function`` (not those of threads it starts)."""
+    token = _function.set(function)
+    try:
+        yield
+    finally:
+        _function.reset(token)
 
 
 def install() -> None:
@@ -94,15 +116,29 @@ def install() -> None:
     _installed = True
 
 
+def _services(operations: dict[str, int]) -> dict[str, int]:
+    services: Counter[str] = Counter()
+    for operation, n in operations.items():
+        services[operation.split(".", 1)[0]] += n
+    return dict(services)
+
+
 def snapshot() -> dict[str, Any]:
     with _lock:
         counts, families, family_ms = dict(_counts), dict(_families), dict(_family_ms)
-    services: Counter[str] = Counter()
-    for operation, n in counts.items():
-        services[operation.split(".", 1)[0]] += n
+        by_function = {name: dict(ops) for name, ops in _by_function.items()}
+        function_families = {name: dict(f) for name, f in _function_families.items()}
     return {
         "operations": counts,
-        "services": dict(services),
+        "services": _services(counts),
+        "by_function": {
+            name: {
+                "operations": ops,
+                "services": _services(ops),
+                "dynamodb_families": function_families.get(name, {}),
+            }
+            for name, ops in by_function.items()
+        },
         "dynamodb_families": {
             family: {"calls": n, "total_ms": round(family_ms.get(family, 0.0), 1)}
             for family, n in families.items()
@@ -115,6 +151,8 @@ def reset() -> None:
         _counts.clear()
         _families.clear()
         _family_ms.clear()
+        _by_function.clear()
+        _function_families.clear()
 
 
 async def endpoint(request: Request) -> Response:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from ctibridge_local import aws_calls
 from ctibridge_local.resolve import ACCOUNT_ID, REGION
 from ctibridge_local.template import Function
 
@@ -74,7 +75,8 @@ class LocalFunction:
             deadline=time.monotonic() + self.spec.timeout,
         )
         try:
-            return handler(event, context)
+            with aws_calls.invoking(self.spec.logical_id):
+                return handler(event, context)
         except Exception as error:
             # Lambda logs the error and its stack to CloudWatch; the caller only learns it failed.
             traceback.print_exc()

@@ -22,6 +22,7 @@ from ctibridge.tenants.provisioning import TenantAdmin
 from tests.support.agents import Tab, login
 from tests.support.local_stack import RunningStack
 from tests.support.ports import free_port
+from tests.support.realtime import wait_for_call_state
 
 DEMO_API_KEY = "demo-api-key"
 C2C = "c2ctest"  # a tenant of this module: softphone/mobile agents, a deny list, its own API key
@@ -59,6 +60,7 @@ def idle_demo_agents(local: RunningStack) -> None:
         state = presence.get_state("demo", extension)
         if state.busy and state.call.callid:
             call_log(local, state.call.callid, extension, "", status="NO ANSWER")
+            wait_for_call_state("demo", extension, "idle")
 
 
 def outbound(
@@ -305,6 +307,7 @@ def test_an_agent_in_a_call_is_busy(local: RunningStack) -> None:
         )
         assert ring.status_code == 200
         tab.recv_type("call.ringing")
+        wait_for_call_state("demo", "101", "ringing", callid=callid)
         try:
             answer = outbound(local, {"extension": "101", "phone": "0901234567"})
             assert (answer.status_code, answer.json()["code"]) == (409, "CALLOUT_AGENT_BUSY")

@@ -24,7 +24,7 @@ from ctibridge.tenants.models import DeviceType
 from ctibridge.tenants.provisioning import TenantAdmin
 from tests.support.agents import Tab, login
 from tests.support.local_stack import RunningStack
-from tests.support.realtime import SlowCrm
+from tests.support.realtime import SlowCrm, wait_for_call_state
 
 DEMO_KEY = "demo-access-key"
 DEMO_SECRET = "demo-secret"
@@ -179,9 +179,8 @@ def test_outgoing_and_ended_calls_update_the_tabs_and_the_agent_state(local: Run
         callid = new_callid()
         webhook(local, "incoming_call", "102", callid)
         tab.recv_type("call.ringing")
-        # Then click-to-call sees 102 ringing (the state is written before the webhook answers)
-        state = presence.get_state("demo", "102")
-        assert (state.call.state, state.call.callid) == ("ringing", callid)
+        # Then click-to-call sees 102 ringing (the state follows the popup through the CallStateQueue)
+        state = wait_for_call_state("demo", "102", "ringing", callid=callid)
         assert state.available is False
         # When the call's log arrives (the call ended)
         call_log(local, "102", callid)
@@ -193,15 +192,15 @@ def test_outgoing_and_ended_calls_update_the_tabs_and_the_agent_state(local: Run
             11,
         )
         assert ended["userfield"] == "order-42"
-        assert presence.get_state("demo", "102").call.state == "idle"
+        wait_for_call_state("demo", "102", "idle")
         # When 102 dials out from its IP phone
         out = new_callid()
         webhook(local, "outgoing_call", "102", out)
         assert tab.recv_type("call.outgoing")["callid"] == out
-        assert presence.get_state("demo", "102").call.state == "in_call"
+        wait_for_call_state("demo", "102", "in_call", callid=out)
         call_log(local, "102", out)
         tab.recv_type("call.ended")
-        assert presence.get_state("demo", "102").call.state == "idle"
+        wait_for_call_state("demo", "102", "idle")
     finally:
         tab.close()
 

@@ -31,11 +31,13 @@ class RecordingResources:
     queue_url: str
     dead_letter_url: str
     max_receive_count: int
+    call_state_queue_url: str  # the webhook's other queue: agents' call state (realtime.call_state_jobs)
 
 
 def create_recording_resources(monkeypatch: pytest.MonkeyPatch) -> RecordingResources:
     """In the active moto mock: the recordings bucket and the recording queue with its DLQ, configured
-    as template.yaml configures them, and the functions' environment pointing at them."""
+    as template.yaml configures them, the call-state queue, and the functions' environment pointing at
+    them."""
     resources = load_template()["Resources"]
     sqs = boto3.client("sqs")
     dlq_url = sqs.create_queue(QueueName="recording-dlq")["QueueUrl"]
@@ -54,7 +56,9 @@ def create_recording_resources(monkeypatch: pytest.MonkeyPatch) -> RecordingReso
     boto3.client("s3").create_bucket(Bucket="recordings-test")
     monkeypatch.setenv("RECORDINGS_BUCKET", "recordings-test")
     monkeypatch.setenv("RECORDING_QUEUE_URL", queue_url)
-    return RecordingResources("recordings-test", queue_url, dlq_url, max_receive)
+    call_state_url = sqs.create_queue(QueueName="call-state-queue")["QueueUrl"]
+    monkeypatch.setenv("CALL_STATE_QUEUE_URL", call_state_url)
+    return RecordingResources("recordings-test", queue_url, dlq_url, max_receive, call_state_url)
 
 
 class AwsCallCounter:

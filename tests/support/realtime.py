@@ -18,17 +18,24 @@ from ctibridge.tenants import repository
 Connect = Callable[..., dict[str, Any]]
 
 
+def _gone(operation: str) -> ClientError:
+    error: Any = {"Error": {"Code": "GoneException", "Message": "gone"}, "ResponseMetadata": {"HTTPStatusCode": 410}}
+    return ClientError(error, operation)
+
+
 @dataclass
 class FakeManagementApi:
-    """API Gateway's @connections API: records posts, answers 410 GoneException for closed tabs.
+    """API Gateway's @connections API: records posts and closes, answers 410 GoneException for closed tabs.
 
     moto's own apigatewaymanagementapi accepts any id and never says Gone, so it cannot test cleanup.
     """
 
     open: set[str] = field(default_factory=set)
     frames: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    closed: list[str] = field(default_factory=list)  # ids closed by DeleteConnection, in order
     delay: float = 0.0  # seconds each post takes (to see that posts overlap)
     fail: set[str] = field(default_factory=set)  # ids whose posts fail with a throttling error
+    fail_close: set[str] = field(default_factory=set)  # ids whose DeleteConnection is throttled
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def post_to_connection(self, ConnectionId: str, Data: bytes) -> dict[str, Any]:
@@ -39,13 +46,21 @@ class FakeManagementApi:
                 {"Error": {"Code": "LimitExceededException", "Message": "slow down"}}, "PostToConnection"
             )
         if ConnectionId not in self.open:
-            gone: Any = {
-                "Error": {"Code": "GoneException", "Message": "gone"},
-                "ResponseMetadata": {"HTTPStatusCode": 410},
-            }
-            raise ClientError(gone, "PostToConnection")
+            raise _gone("PostToConnection")
         with self._lock:
             self.frames[ConnectionId].append(json.loads(Data))
+        return {}
+
+    def delete_connection(self, ConnectionId: str) -> dict[str, Any]:
+        if ConnectionId in self.fail_close:
+            raise ClientError(
+                {"Error": {"Code": "LimitExceededException", "Message": "slow down"}}, "DeleteConnection"
+            )
+        with self._lock:
+            if ConnectionId not in self.open:
+                raise _gone("DeleteConnection")
+            self.open.discard(ConnectionId)
+            self.closed.append(ConnectionId)
         return {}
 
     def types(self, connection_id: str) -> list[str]:
@@ -66,10 +81,16 @@ def session_token(tenant_id: str, ipphone: str) -> str:
 
 
 def open_tab(
-    gateway: FakeManagementApi, ws_connect: Connect, tenant_id: str, ipphone: str, connection_id: str
+    gateway: FakeManagementApi,
+    ws_connect: Connect,
+    tenant_id: str,
+    ipphone: str,
+    connection_id: str,
+    *,
+    token: str | None = None,
 ) -> None:
-    """A tab that connected and is still open (the gateway will accept posts to it)."""
-    assert ws_connect(tenant_id, ipphone, connection_id)["statusCode"] == 200
+    """A tab that connected (with ``token``, default a new login's) and is still open."""
+    assert ws_connect(tenant_id, ipphone, connection_id, token=token)["statusCode"] == 200
     gateway.open.add(connection_id)
 
 
@@ -116,3 +137,23 @@ class SlowCrm:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_for_call_state(
+    tenant_id: str, ipphone: str, state: str, *, callid: str | None = None, timeout: float = 10.0
+) -> Any:
+    """The agent's state once its call state is ``state`` (and ``callid``, if given).
+
+    The webhook queues the call state (CallStateQueue); the local stack's poller applies it a moment
+    later, as Lambda's SQS event source does on AWS.
+    """
+    from ctibridge.realtime import presence
+
+    deadline = time.monotonic() + timeout
+    while True:
+        current = presence.get_state(tenant_id, ipphone)
+        if current.call.state == state and (callid is None or current.call.callid == callid):
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{tenant_id}/{ipphone} call state {current.call} never became {state}")
+        time.sleep(0.05)

@@ -1,9 +1,15 @@
 """Runtime settings, read once from the function's environment (set by template.yaml)."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+# Values given by a process that is not a function (see ``overridden``); empty in every Lambda.
+_overrides: dict[str, Any] = {}
 
 
 class Settings(BaseModel):
@@ -20,6 +26,8 @@ class Settings(BaseModel):
     recordings_bucket: str | None = None
     recording_queue_url: str | None = None
     delivery_queue_url: str | None = None
+    # Agents' call state, queued by the webhook (realtime.call_state_jobs).
+    call_state_queue_url: str | None = None
     websocket_callback_url: str | None = None
     # --- PBX webhooks, call logs and recordings (issue 5)
     webhook_max_body_bytes: int = 64 * 1024  # larger webhook bodies answer 413 before any parsing
@@ -53,10 +61,29 @@ class Settings(BaseModel):
     @classmethod
     def from_environ(cls) -> "Settings":
         wanted = {name.upper(): name for name in cls.model_fields}
-        return cls.model_validate({wanted[k]: v for k, v in os.environ.items() if k in wanted})
+        environ = {wanted[k]: v for k, v in os.environ.items() if k in wanted}
+        return cls.model_validate({**environ, **_overrides})
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process; validated on first use, not at import (no import-time I/O)."""
     return Settings.from_environ()
+
+
+@contextmanager
+def overridden(**values: Any) -> Iterator[Settings]:
+    """Within the block, ``values`` win over the environment (and are validated the same way).
+
+    For the operators' CLI, whose table, stage and WebSocket endpoint come from its options, when it
+    runs shared code written for functions (closing the tabs of revoked sessions). Functions never use it.
+    """
+    previous = dict(_overrides)
+    _overrides.update(values)
+    get_settings.cache_clear()
+    try:
+        yield get_settings()
+    finally:
+        _overrides.clear()
+        _overrides.update(previous)
+        get_settings.cache_clear()

@@ -64,10 +64,13 @@ def stored(callid: str, tenant: str = "demo") -> dict[str, Any] | None:
     return call.model_dump(mode="json") if call else None
 
 
-def queued(resources: RecordingResources) -> list[dict[str, Any]]:
+def queued(resources: RecordingResources, queue_url: str | None = None) -> list[dict[str, Any]]:
+    """The messages on the recording queue (or ``queue_url``), left there."""
     messages = (
         boto3.client("sqs")
-        .receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        .receive_message(
+            QueueUrl=queue_url or resources.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        )
         .get("Messages", [])
     )
     return [json.loads(m["Body"]) for m in messages]
@@ -240,6 +243,26 @@ def test_a_retry_queues_the_job_again_while_the_recording_is_pending(
     for _ in range(2):
         webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))
     assert len(queued(aws)) == 2
+
+
+def test_every_event_queues_the_agents_call_state_retries_included(
+    webhook: Invoke, aws: RecordingResources
+) -> None:
+    # When a call rings, its log arrives, and the PBX re-sends the log
+    ring = {"secret": "demo-secret", "phone": "0904824242", "extension": "101", "callid": CALL_LOG["callid"]}
+    webhook(request("incoming_call", query=ring))
+    for _ in range(2):
+        webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=CALL_LOG))
+    # Then each is queued for the agent's state (the re-send too: its first send may have been lost),
+    # the call log with what closes a click-to-call request
+    jobs = sorted(queued(aws, aws.call_state_queue_url), key=lambda job: job["kind"])
+    assert [(j["kind"], j["extension"], j["callid"]) for j in jobs] == [
+        ("ended", "101", CALL_LOG["callid"]),
+        ("ended", "101", CALL_LOG["callid"]),
+        ("ringing", "101", CALL_LOG["callid"]),
+    ]
+    assert (jobs[0]["userfield"], jobs[0]["status"]) == ("order-8812", "ANSWERED")
+    assert (jobs[2]["phone"], jobs[2]["direction"]) == ("0904824242", "inbound")
 
 
 def test_no_job_without_a_recording(webhook: Invoke, aws: RecordingResources) -> None:

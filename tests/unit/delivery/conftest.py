@@ -51,6 +51,8 @@ def queues(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeliveryQueues]:
         monkeypatch.setenv("DELIVERY_DEAD_LETTER_QUEUE_URL", created.dead_letter_url)
         monkeypatch.setenv("RECORDINGS_BUCKET", BUCKET)
         monkeypatch.setenv("RECORDING_QUEUE_URL", recording_queue)
+        call_state_queue = boto3.client("sqs").create_queue(QueueName="call-state-queue")["QueueUrl"]
+        monkeypatch.setenv("CALL_STATE_QUEUE_URL", call_state_queue)
         get_settings.cache_clear()
         yield created
 

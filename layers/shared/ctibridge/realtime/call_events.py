@@ -1,4 +1,4 @@
-"""Fan-out of PBX call events to the agent's open tabs (ring popups) and the agent's call state.
+"""Fan-out of PBX call events to the agent's open tabs (ring popups).
 
 The webhook path calls :func:`publish_call_event` after it has stored the event. In order:
 
@@ -6,10 +6,12 @@ The webhook path calls :func:`publish_call_event` after it has stored the event.
    number is, on another thread;
 2. the popup (``call.ringing``/``call.outgoing``/``call.ended``) goes to every tab of the extension at
    once: one Query for the tabs, concurrent posts. Nothing waits in front of it;
-3. the agent's call state is updated (idle/ringing/in_call, read by click-to-call and transfer);
-4. if the CRM answered by the time the tabs were known, the contact rode in the popup itself;
+3. if the CRM answered by the time the tabs were known, the contact rode in the popup itself;
    otherwise it follows as ``call.contact`` when it arrives, at most ``LOOKUP_TIMEOUT_SECONDS`` after
    the event. A slow or failing CRM delays nothing and costs only the missing name.
+
+The agent's call state (idle/ringing/in_call, read by click-to-call and transfer) is not written here:
+the webhook queues it (``realtime.call_state_jobs``), so its writes never sit on the PBX's request.
 
 Delivery problems are logged, never raised: the event is already stored, and failing the webhook would
 make the PBX send it again (a duplicate popup) without helping the tab that missed it.
@@ -25,7 +27,7 @@ from pydantic import ValidationError
 
 from ctibridge import connections
 from ctibridge.observability import count, logger
-from ctibridge.realtime import fanout, presence, screen_pop
+from ctibridge.realtime import fanout, screen_pop
 from ctibridge.realtime.messages import CallContact, CallEnded, CallOutgoing, CallRinging, Contact
 from ctibridge.realtime.presence import CallEventKind
 from ctibridge.tenants import repository
@@ -72,8 +74,10 @@ def _crm_lookup_url(tenant_id: str) -> str | None:
 
 
 def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data: dict[str, Any]) -> None:
-    """Push ``call.<kind>`` with ``data`` to every tab of ``extension`` in ``tenant_id``, and track the
-    agent's call state. Returns once the popup is out, the state written and the contact (if any) sent.
+    """Push ``call.<kind>`` with ``data`` to every tab of ``extension`` in ``tenant_id``.
+
+    Returns once the popup is out and the contact (if any) sent. The agent's call state is not touched
+    here: the webhook queues it (``realtime.call_state_jobs``).
     """
     started = time.monotonic()
     try:
@@ -99,8 +103,7 @@ def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data
         if url:
             contact = _background().submit(screen_pop.lookup, url, message.phone, message.phone_e164)
 
-    # 1. The popup: nothing else runs in front of it (the state write follows; it is not on the
-    # agent's screen and would only compete with the popup for the table and the CPU).
+    # 1. The popup: nothing else runs in front of it.
     try:
         targets = connections.for_agent(tenant_id, extension)
         if contact is not None and contact.done() and contact.exception() is None and contact.result():
@@ -111,14 +114,6 @@ def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data
         logger.exception("call event popup failed", extra=log)
         delivery = fanout.Delivery()
 
-    # 2. The agent's call state, for click-to-call and transfer; written before the webhook answers.
-    try:
-        if not presence.record_call_event(
-            tenant_id, extension, kind, message.callid, message.phone, message.direction
-        ):
-            logger.info("call event older than the agent's state; state kept", extra=log)
-    except Exception:
-        logger.exception("agent call state not updated", extra=log)
     logger.info(
         "call event published",
         extra={**log, "tabs": delivery.count, "gone": len(delivery.gone), "failed": len(delivery.failed)},
@@ -127,7 +122,7 @@ def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data
     count("PopupsGone", len(delivery.gone))
     count("PopupsFailed", len(delivery.failed))
 
-    # 3. The CRM's contact, if it came within the bound.
+    # 2. The CRM's contact, if it came within the bound.
     if contact is not None:
         remaining = screen_pop.LOOKUP_TIMEOUT_SECONDS - (time.monotonic() - started)
         try:

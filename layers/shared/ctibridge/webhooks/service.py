@@ -8,11 +8,16 @@ Order of checks, each answering before anything is stored:
 4. unreadable body or invalid field → 400 ``VALIDATION_ERROR`` with ``field`` (413 for oversized
    bodies is answered even earlier, by ``http_errors.resolve``).
 
-Then exactly one DynamoDB write (``CallRepository.record_event``). A recording download is queued on
-SQS; the agents' tabs are told through ``realtime.call_events`` — both only for a new event, except that
-a duplicate ``call_answered`` whose recording is still pending queues the download again (the first
-attempt may have failed after the write; the fetcher is idempotent), so no recording is ever lost to a
-failure between the write and the send.
+Then exactly one DynamoDB write (``CallRepository.record_event``) and, for a new event, the popup to the
+agent's tabs (``realtime.call_events``: one Query for the tabs, concurrent posts). That is the whole
+synchronous cost: two DynamoDB calls. The rest is queued on SQS:
+
+* the recording download (``recordings.jobs``), for a call log whose recording is still pending;
+* the agent's call state and the click-to-call request the call log closes (``realtime.call_state_jobs``);
+* the CRM's copy (``delivery.hooks``).
+
+Each is queued for a PBX retry (a duplicate) too: the first send may have been lost to a failure between
+the write and SQS, and every consumer is idempotent, so nothing is lost and nothing happens twice.
 """
 
 from __future__ import annotations
@@ -20,16 +25,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from ctibridge.auth.api_keys import TenantExpired
 from ctibridge.calls.models import CallEvent, CallRecord, EventKind, RecordingState
 from ctibridge.calls.repository import repository as call_repository
-from ctibridge.click2call import service as click2call
 from ctibridge.delivery import hooks as crm_delivery
 from ctibridge.errors import CtiError, NotFound
 from ctibridge.observability import count, logger
+from ctibridge.realtime import call_state_jobs
 from ctibridge.realtime.call_events import CallEventKind, publish_call_event
 from ctibridge.recordings import jobs
 from ctibridge.tenants.repository import get_by_customer
@@ -41,6 +46,11 @@ _PUBLISH_KIND: dict[EventKind, CallEventKind] = {
     EventKind.INCOMING: "ringing",
     EventKind.OUTGOING: "outgoing",
     EventKind.ANSWERED: "ended",
+}
+
+_DIRECTION: dict[EventKind, Literal["inbound", "outbound"]] = {
+    EventKind.INCOMING: "inbound",
+    EventKind.OUTGOING: "outbound",
 }
 
 
@@ -110,11 +120,7 @@ def _handle(kind: EventKind, customer: str, event: Mapping[str, Any]) -> Webhook
         jobs.enqueue(jobs.RecordingJob(tenant_id=tenant.tenant_id, callid=call_event.callid))
     if result.new:
         _publish(tenant.tenant_id, call_event, call)
-    if kind is EventKind.ANSWERED:
-        # A click-to-call's token came back as userfield (seed 004 §2.2): close that request. The
-        # second and last DynamoDB write of this webhook, only for calls we placed; idempotent, so a
-        # PBX retry after a crash between the two writes still closes it.
-        click2call.link_call_log(tenant.tenant_id, call_event.callid, call_event.userfield, call_event.status)
+    call_state_jobs.enqueue(_call_state_job(tenant.tenant_id, call_event, call))
     # The CRM's copy (issue 10), queued for a duplicate too: after a crash between the write and this
     # send, the PBX's re-send is the only chance; the stable event id makes the CRM receive it once.
     crm_delivery.call_event_stored(tenant, call_event, call)
@@ -134,6 +140,20 @@ def _public_url(url: str | None) -> str | None:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _call_state_job(tenant_id: str, event: CallEvent, call: CallRecord) -> call_state_jobs.CallStateJob:
+    ended = event.kind is EventKind.ANSWERED
+    return call_state_jobs.CallStateJob(
+        tenant_id=tenant_id,
+        extension=event.extension,
+        kind=_PUBLISH_KIND[event.kind],
+        callid=event.callid,
+        phone=event.phone,
+        direction=_DIRECTION.get(event.kind) or (call.direction.value if call.direction else None),
+        userfield=event.userfield if ended else None,
+        status=event.status if ended else None,
+    )
 
 
 def _publish(tenant_id: str, event: CallEvent, call: CallRecord) -> None:

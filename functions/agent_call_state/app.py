@@ -1,0 +1,32 @@
+"""Keeps agents' call state in step with stored PBX events: SQS-triggered (CallStateQueue).
+
+The webhook queues one job per event (``ctibridge.realtime.call_state_jobs``); this applies it: the
+agent becomes ringing / in a call / idle, and a call log carrying a click-to-call token closes that
+request. Jobs are idempotent and order-independent, so a failed one simply comes back (partial batch
+failure) and, after the queue's maxReceiveCount, waits in the dead-letter queue.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ctibridge.observability import logger
+from ctibridge.realtime import call_state_jobs
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> bool:
+    job = call_state_jobs.CallStateJob.model_validate_json(record.body)  # malformed: into the DLQ
+    logger.append_keys(tenant=job.tenant_id, callid=job.callid)
+    return call_state_jobs.apply(job)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
