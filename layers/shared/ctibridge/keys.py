@@ -5,7 +5,6 @@
 | connection    | CONN#{connection_id}         | CONN            | TTL; -> tenant, ipphone, tab (issue 6)         |
 | agent tab     | TENANT#{t}#AGENT#{ipphone}   | CONN#{conn_id}  | TTL; Query begins_with CONN#: an agent's tabs  |
 | agent state   | TENANT#{t}#AGENT#{ipphone}   | STATE           | ready, device, voice holder, call state        |
-| ended call    | TENANT#{t}#AGENT#{ipphone}   | ENDED#{callid}  | TTL; a late ring of an ended call is ignored   |
 | tenant        | TENANT#{tenant_id}           | PROFILE         | GSI1 TENANT / TENANT#{tenant_id}: tenant list  |
 | agent         | TENANT#{tenant_id}           | AGENT#{ipphone} | Query begins_with AGENT#: a tenant's agents    |
 | domain alias  | DOMAIN#{domain}              | ALIAS           | -> tenant_id (seed login /{domain}/...)        |
@@ -15,6 +14,8 @@
 | call          | TENANT#{t}#CALL#{callid}     | CALL            | GSI1 TENANT#{t}#CALLS / {started_at}#{callid}  |
 |               |                              |                 | GSI2 TENANT#{t}#PHONE#{e164} / same sort key   |
 |               |                              |                 | GSI3 TENANT#{t}#EXT#{extension} / same         |
+| ended call    | TENANT#{t}#CALL#{callid}     | ENDED#AGENT#{x} | TTL; a late ring of an agent's ended call is   |
+|               |                              |                 | ignored (realtime.presence)                    |
 | delivery state| TENANT#{t}#DELIVERY#{dlv_id} | STATE           | TTL; one event to one CRM endpoint (issue 10)  |
 |               |                              |                 | GSI3 TENANT#{t}#DELIVERY_STATES / {occurred}#id|
 | delivery try  | TENANT#{t}#DELIVERY#{dlv_id} | ATTEMPT#{n}#{i} | TTL; GSI1 TENANT#{t}#DELIVERIES#{status} and   |
@@ -125,8 +126,12 @@ def agent_state(tenant_id: str, ipphone: str) -> dict[str, str]:
 
 
 def agent_ended_call(tenant_id: str, ipphone: str, callid: str) -> dict[str, str]:
-    """Marker of a call that ended (TTL): late events of that call must not start it again."""
-    return {"PK": agent_partition(tenant_id, ipphone), "SK": f"ENDED#{callid}"}
+    """Marker of a call that ended for an agent (TTL): late events of that call must not start it again.
+
+    In the call's partition, not the agent's: the agent's partition is Queried for its tabs on every
+    popup, and one marker per call would make it grow with the agent's call count.
+    """
+    return {"PK": call(tenant_id, callid)["PK"], "SK": f"ENDED#AGENT#{ipphone}"}
 
 
 # ---------------------------------------------------------------- CRM delivery (issue 10)

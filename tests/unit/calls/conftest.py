@@ -43,12 +43,12 @@ def tenants(aws: RecordingResources) -> TenantAdmin:
 
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """Every ``publish_call_event(tenant, extension, kind, data)`` the webhook makes."""
+    """Every popup ``send_popup(tenant, extension, kind, data)`` the webhook makes."""
     calls: list[tuple[str, str, str, dict[str, Any]]] = []
     monkeypatch.setattr(
         webhook_service,
-        "publish_call_event",
-        lambda *args: calls.append(args),
+        "send_popup",
+        lambda *args: calls.append(args),  # None: no contact to follow up
     )
     return calls
 

@@ -17,6 +17,7 @@ from ctibridge import aws
 from ctibridge.calls.repository import CallRepository
 from ctibridge.observability import logger
 from ctibridge.tenants.provisioning import TenantAdmin
+from ctibridge.webhooks import service as webhook_service
 from tests.support.aws import http_event, load_event
 from tests.support.calls import ACME_PBX_SECRET, Invoke, RecordingResources, counting_aws_calls
 
@@ -208,6 +209,28 @@ def test_a_call_log_alone_is_a_call(webhook: Invoke) -> None:
     assert call is not None
     assert call["direction"] is None
     assert call["status"] == "ANSWERED"
+
+
+def test_a_ring_pops_up_before_the_write_and_an_end_after_it(
+    webhook: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given popups that note whether their call was already stored when they went out
+    seen: list[tuple[str, bool]] = []
+    monkeypatch.setattr(
+        webhook_service,
+        "send_popup",
+        lambda tenant, extension, kind, data: seen.append((kind, stored(data["callid"]) is not None)),
+    )
+    ring = {"secret": "demo-secret", "phone": "0904824242", "extension": "101", "callid": "order-1"}
+    # When a call rings, the PBX re-sends the ring, and the call log arrives twice
+    webhook(request("incoming_call", query=ring))
+    webhook(request("incoming_call", query=ring))
+    for _ in range(2):
+        log = {**CALL_LOG, "callid": "order-1"}
+        webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=log))
+    # Then the ring went out before anything was stored (the phone rings now), its retry popped the same
+    # call again (the webphone merges it), and the end went out once, after its write
+    assert seen == [("ringing", False), ("ringing", True), ("ended", True)]
 
 
 def test_published_data(webhook: Invoke, published: list[Any]) -> None:

@@ -27,7 +27,7 @@ WAV = make_wav("hooks-test", 1.0)
 
 @pytest.fixture
 def endpoint(admin: TenantAdmin, monkeypatch: pytest.MonkeyPatch) -> CrmEndpoint:
-    monkeypatch.setattr(webhook_service, "publish_call_event", lambda *args: None)  # no WebSocket here
+    monkeypatch.setattr(webhook_service, "send_popup", lambda *args: None)  # no WebSocket here
     return add_endpoint(
         admin, CUSTOMER, CrmEndpoint(id="crm", url="https://crm.example.com/h"), signing_secret=SIGNING_SECRET
     )

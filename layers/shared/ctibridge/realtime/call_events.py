@@ -1,26 +1,29 @@
 """Fan-out of PBX call events to the agent's open tabs (ring popups).
 
-The webhook path calls :func:`publish_call_event` after it has stored the event. In order:
+The webhook path calls :func:`send_popup` (a ring, before it stores the event: the phone rings now)
+or :func:`publish_call_event` (a call's end, after). In order:
 
 1. for ringing and outgoing calls of a tenant with a ``crm_lookup_url``, the CRM is asked who the
    number is, on another thread;
 2. the popup (``call.ringing``/``call.outgoing``/``call.ended``) goes to every tab of the extension at
    once: one Query for the tabs, concurrent posts. Nothing waits in front of it;
 3. if the CRM answered by the time the tabs were known, the contact rode in the popup itself;
-   otherwise it follows as ``call.contact`` when it arrives, at most ``LOOKUP_TIMEOUT_SECONDS`` after
-   the event. A slow or failing CRM delays nothing and costs only the missing name.
+   otherwise ``SentPopup.follow_up`` sends it as ``call.contact`` when it arrives, at most
+   ``LOOKUP_TIMEOUT_SECONDS`` after the event. A slow or failing CRM delays nothing and costs only the
+   missing name.
 
 The agent's call state (idle/ringing/in_call, read by click-to-call and transfer) is not written here:
 the webhook queues it (``realtime.call_state_jobs``), so its writes never sit on the PBX's request.
 
-Delivery problems are logged, never raised: the event is already stored, and failing the webhook would
-make the PBX send it again (a duplicate popup) without helping the tab that missed it.
+Delivery problems are logged, never raised: failing the webhook would make the PBX send it again (a
+duplicate popup) without helping the tab that missed it.
 """
 
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -73,11 +76,42 @@ def _crm_lookup_url(tenant_id: str) -> str | None:
     return tenant.crm_lookup_url if tenant is not None else None
 
 
-def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data: dict[str, Any]) -> None:
-    """Push ``call.<kind>`` with ``data`` to every tab of ``extension`` in ``tenant_id``.
+@dataclass
+class SentPopup:
+    """A popup that went out; ``follow_up`` sends the CRM's contact behind it if it came in time."""
 
-    Returns once the popup is out and the contact (if any) sent. The agent's call state is not touched
-    here: the webhook queues it (``realtime.call_state_jobs``).
+    message: CallRinging | CallOutgoing | CallEnded | None = None
+    delivery: fanout.Delivery = field(default_factory=fanout.Delivery)
+    contact: Future[Contact | None] | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def follow_up(self) -> None:
+        """Wait for the contact at most until ``LOOKUP_TIMEOUT_SECONDS`` after the event, then send it."""
+        if self.contact is None or self.message is None:
+            return
+        log = {"callid": self.message.callid, "kind": self.message.type}
+        remaining = screen_pop.LOOKUP_TIMEOUT_SECONDS - (time.monotonic() - self.started)
+        try:
+            found = self.contact.result(timeout=max(0.0, remaining))
+        except FutureTimeout:
+            found = None
+            logger.info("crm lookup too slow; popup went without the contact", extra=log)
+        except Exception:
+            found = None
+            logger.exception("crm lookup failed", extra=log)
+        if found is not None and self.delivery.delivered:
+            fanout.send_to_connections(
+                self.delivery.delivered,
+                CallContact(callid=self.message.callid, phone=self.message.phone, contact=found),
+            )
+
+
+def send_popup(tenant_id: str, extension: str, kind: CallEventKind, data: dict[str, Any]) -> SentPopup:
+    """Push ``call.<kind>`` with ``data`` to every tab of ``extension`` in ``tenant_id``, now.
+
+    Returns as soon as the frames are out; the CRM's contact (if the tenant has a lookup URL and the
+    CRM was slower than the popup) follows with ``SentPopup.follow_up``, which the caller runs when it
+    has nothing more urgent to do.
     """
     started = time.monotonic()
     try:
@@ -91,7 +125,7 @@ def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data
                 "fields": [".".join(map(str, e["loc"])) for e in error.errors()],
             },
         )
-        return
+        return SentPopup(started=started)
     log = {"tenant": tenant_id, "extension": extension, "callid": message.callid, "kind": kind}
     contact: Future[Contact | None] | None = None
     if isinstance(message, CallRinging | CallOutgoing):
@@ -103,7 +137,6 @@ def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data
         if url:
             contact = _background().submit(screen_pop.lookup, url, message.phone, message.phone_e164)
 
-    # 1. The popup: nothing else runs in front of it.
     try:
         targets = connections.for_agent(tenant_id, extension)
         if contact is not None and contact.done() and contact.exception() is None and contact.result():
@@ -121,22 +154,12 @@ def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data
     count("PopupsSent", delivery.count)
     count("PopupsGone", len(delivery.gone))
     count("PopupsFailed", len(delivery.failed))
-
-    # 2. The CRM's contact, if it came within the bound.
-    if contact is not None:
-        remaining = screen_pop.LOOKUP_TIMEOUT_SECONDS - (time.monotonic() - started)
-        try:
-            found = contact.result(timeout=max(0.0, remaining))
-        except FutureTimeout:
-            found = None
-            logger.info("crm lookup too slow; popup went without the contact", extra=log)
-        except Exception:
-            found = None
-            logger.exception("crm lookup failed", extra=log)
-        if found is not None and delivery.delivered:
-            fanout.send_to_connections(
-                delivery.delivered, CallContact(callid=message.callid, phone=message.phone, contact=found)
-            )
+    return SentPopup(message=message, delivery=delivery, contact=contact, started=started)
 
 
-__all__ = ["CallEventKind", "build_message", "publish_call_event"]
+def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data: dict[str, Any]) -> None:
+    """``send_popup`` and its follow-up: returns once the popup and the contact (if any) are out."""
+    send_popup(tenant_id, extension, kind, data).follow_up()
+
+
+__all__ = ["CallEventKind", "SentPopup", "build_message", "publish_call_event", "send_popup"]

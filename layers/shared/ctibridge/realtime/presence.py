@@ -12,7 +12,7 @@ partition, see ``ctibridge.connections``). Attributes:
 - ``call_state`` (idle|ringing|in_call), ``callid``, ``call_phone``, ``call_direction``, ``call_since``.
 
 PBX webhooks are delivered at least once and unordered, so a call's end may come before its ring. Each
-ended call leaves a marker ``TENANT#{t}#AGENT#{ipphone} / ENDED#{callid}`` (TTL two days, longer than
+ended call leaves a marker ``TENANT#{t}#CALL#{callid} / ENDED#AGENT#{ipphone}`` (TTL two days, longer than
 PBXs retry); a ring, a dial-out or an answer moves the state only in a transaction that checks that
 its call has no marker, so a late event never resurrects a call that already ended.
 

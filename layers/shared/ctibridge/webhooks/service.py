@@ -29,13 +29,13 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from ctibridge.auth.api_keys import TenantExpired
-from ctibridge.calls.models import CallEvent, CallRecord, EventKind, RecordingState
+from ctibridge.calls.models import DIALING, RINGING, CallEvent, CallRecord, EventKind, RecordingState
 from ctibridge.calls.repository import repository as call_repository
 from ctibridge.delivery import hooks as crm_delivery
 from ctibridge.errors import CtiError, NotFound
 from ctibridge.observability import count, logger
 from ctibridge.realtime import call_state_jobs
-from ctibridge.realtime.call_events import CallEventKind, publish_call_event
+from ctibridge.realtime.call_events import CallEventKind, SentPopup, send_popup
 from ctibridge.recordings import jobs
 from ctibridge.tenants.repository import get_by_customer
 from ctibridge.tenants.secrets import get_secrets
@@ -114,16 +114,23 @@ def _handle(kind: EventKind, customer: str, event: Mapping[str, Any]) -> Webhook
     call_event = parse_event(kind, fields, zone=tenant.zone, received_at=_received_at(event))
     logger.append_keys(callid=call_event.callid)
 
+    # A ring pops up before the write: the agent's phone is ringing now, and the write (the slowest
+    # step) must not stand between the PBX and the agent's screen. A PBX retry pops the same callid
+    # again, which the webphone merges into the call it shows.
+    popup = _publish(tenant.tenant_id, call_event, None) if kind.is_ring else None
     result = call_repository().record_event(tenant.tenant_id, call_event)
     call = result.call
     if kind is EventKind.ANSWERED and call.recording_state is RecordingState.PENDING:
         jobs.enqueue(jobs.RecordingJob(tenant_id=tenant.tenant_id, callid=call_event.callid))
-    if result.new:
-        _publish(tenant.tenant_id, call_event, call)
+    if kind is EventKind.ANSWERED and result.new:
+        # The end goes after the write: it shows the merged call (calldate, direction) and only once.
+        popup = _publish(tenant.tenant_id, call_event, call)
     call_state_jobs.enqueue(_call_state_job(tenant.tenant_id, call_event, call))
     # The CRM's copy (issue 10), queued for a duplicate too: after a crash between the write and this
     # send, the PBX's re-send is the only chance; the stable event id makes the CRM receive it once.
     crm_delivery.call_event_stored(tenant, call_event, call)
+    if popup is not None:
+        popup.follow_up()  # the CRM's contact, if it was slower than the popup
     logger.info(
         "pbx event stored" if result.new else "pbx event duplicate", extra={"duplicate": not result.new}
     )
@@ -156,20 +163,22 @@ def _call_state_job(tenant_id: str, event: CallEvent, call: CallRecord) -> call_
     )
 
 
-def _publish(tenant_id: str, event: CallEvent, call: CallRecord) -> None:
+def _publish(tenant_id: str, event: CallEvent, call: CallRecord | None) -> SentPopup | None:
+    """The popup for ``event`` (``call``: the stored call, for the end of a call)."""
     data: dict[str, Any] = {
         "callid": event.callid,
         "customer": tenant_id,
         "phone": event.phone,
         "phone_e164": event.phone_e164,
         "extension": event.extension,
-        "direction": call.direction.value if call.direction else None,
-        "status": call.status,
+        "direction": _DIRECTION.get(event.kind)
+        or (call.direction.value if call and call.direction else None),
+        "status": call.status if call else (DIALING if event.kind is EventKind.OUTGOING else RINGING),
     }
     if event.kind is EventKind.ANSWERED:
         data.update(
             {
-                "calldate": call.calldate,
+                "calldate": call.calldate if call else None,
                 "duration": event.duration,
                 "billsec": event.billsec,
                 "recording": _public_url(event.recording),
@@ -177,8 +186,8 @@ def _publish(tenant_id: str, event: CallEvent, call: CallRecord) -> None:
             }
         )
     try:
-        publish_call_event(tenant_id, event.extension, _PUBLISH_KIND[event.kind], data)
+        return send_popup(tenant_id, event.extension, _PUBLISH_KIND[event.kind], data)
     except Exception:
-        # The call is stored; a failed popup must not make the PBX retry (the retry would be a
-        # duplicate and publish nothing anyway).
+        # A failed popup must not fail the webhook: the PBX would retry for nothing.
         logger.exception("publishing the call event failed")
+        return None
