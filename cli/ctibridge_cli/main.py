@@ -3,6 +3,9 @@
 It talks to AWS through boto3's standard configuration (AWS_PROFILE, AWS_REGION...), so the same
 commands work against the local stack with ``AWS_ENDPOINT_URL=http://127.0.0.1:<moto port>``.
 The table and stage come from ``--table``/``--stage`` or ``CTIBRIDGE_TABLE``/``CTIBRIDGE_STAGE``.
+Revoking sessions (``agent update --revoke-sessions``, ``agent remove``, expiring or suspending a tenant)
+closes the webphone tabs they opened when the WebSocket API's @connections endpoint is known:
+``--ws-callback-url`` or ``CTIBRIDGE_WS_CALLBACK_URL`` (the stack's Output ``WebSocketCallbackUrl``).
 
 Secrets are printed once, when created or rotated, or on explicit ``tenant show --show-secrets``.
 """
@@ -44,6 +47,9 @@ class _Environment(BaseSettings):
 
     table: str | None = Field(default=None, validation_alias=AliasChoices("CTIBRIDGE_TABLE"))
     stage: str = Field(default="dev", validation_alias=AliasChoices("CTIBRIDGE_STAGE"))
+    ws_callback_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CTIBRIDGE_WS_CALLBACK_URL")
+    )
 
 
 class CliError(Exception):
@@ -157,6 +163,7 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
         "sip_realm": args.sip_realm,
         "allowed_origins": args.allowed_origin,
         "recording_hosts_allowed": args.recording_host,
+        "crm_hosts_allowed": args.crm_host,
         "callout_allow_prefixes": args.callout_allow_prefix,
         "callout_deny_prefixes": args.callout_deny_prefix,
         "transfer_queues": dict(args.transfer_queue) if args.transfer_queue is not None else None,
@@ -204,6 +211,16 @@ def tenant_show(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> N
     out.emit(data, text)
 
 
+def _tabs_note(admin: TenantAdmin) -> str:
+    """What became of the open webphone tabs of the sessions just revoked."""
+    if admin.websocket_callback_url:
+        return "Open webphone tabs of those sessions were told and closed."
+    return (
+        "Open webphone tabs of those sessions no longer get popups; to also close them, pass "
+        "--ws-callback-url (the stack's WebSocketCallbackUrl) or set CTIBRIDGE_WS_CALLBACK_URL."
+    )
+
+
 def tenant_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
     changes = _profile_options(args)
     if args.status:
@@ -213,15 +230,19 @@ def tenant_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) ->
     if not changes:
         raise CliError("nothing to update: give at least one option")
     tenant = admin.update_tenant(args.customer, **changes)
-    out.emit(_tenant_view(tenant), f"Updated tenant {tenant.tenant_id}.\n{_pairs(_tenant_view(tenant))}")
+    text = f"Updated tenant {tenant.tenant_id}.\n{_pairs(_tenant_view(tenant))}"
+    if {"status", "expiry_date"} & changes.keys() and not tenant.is_active():
+        text += f"\n{_tabs_note(admin)}"
+    out.emit(_tenant_view(tenant), text)
 
 
 def tenant_expire(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
     tenant = admin.expire(args.customer, args.on)
     when = f"after {args.on.isoformat()}" if args.on else "now"
-    out.emit(
-        _tenant_view(tenant), f"Tenant {tenant.tenant_id} expires {when} (status {tenant.status.value})."
-    )
+    text = f"Tenant {tenant.tenant_id} expires {when} (status {tenant.status.value})."
+    if not tenant.is_active():
+        text += f"\n{_tabs_note(admin)}"
+    out.emit(_tenant_view(tenant), text)
 
 
 def tenant_rotate_key(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -274,14 +295,17 @@ def agent_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> 
         revoke_sessions=args.revoke_sessions,
     )
     view = _agent_view(agent)
-    out.emit(view, f"Updated agent {agent.ipphone} of {args.customer}.\n{_pairs(view)}")
+    text = f"Updated agent {agent.ipphone} of {args.customer}.\n{_pairs(view)}"
+    if args.revoke_sessions:
+        text += f"\n{_tabs_note(admin)}"
+    out.emit(view, text)
 
 
 def agent_remove(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
     admin.remove_agent(args.customer, args.ipphone)
     out.emit(
         {"customer": args.customer, "ipphone": args.ipphone, "removed": True},
-        f"Removed agent {args.ipphone} of {args.customer}; its sessions no longer work.",
+        f"Removed agent {args.ipphone} of {args.customer}; its sessions no longer work.\n{_tabs_note(admin)}",
     )
 
 
@@ -315,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--stage", default=argparse.SUPPRESS, help="stage naming the secrets (env CTIBRIDGE_STAGE)"
     )
+    common.add_argument(
+        "--ws-callback-url",
+        default=argparse.SUPPRESS,
+        help="@connections endpoint, to close revoked sessions' tabs (env CTIBRIDGE_WS_CALLBACK_URL)",
+    )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
     parser = argparse.ArgumentParser(
@@ -325,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--table", default=None, help="DynamoDB table (env CTIBRIDGE_TABLE)")
     parser.add_argument("--stage", default=None, help="stage naming the secrets (env CTIBRIDGE_STAGE, dev)")
+    parser.add_argument(
+        "--ws-callback-url",
+        default=None,
+        help="@connections endpoint, to close revoked sessions' tabs (env CTIBRIDGE_WS_CALLBACK_URL)",
+    )
     parser.add_argument("--json", action="store_true", default=False, help="print JSON")
     groups = parser.add_subparsers(
         dest="group", required=True, metavar="{tenant,agent,token,demo,crm,events,pbx}"
@@ -343,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--expiry-date", type=_date, help="last day of service, YYYY-MM-DD")
         p.add_argument("--click2call-url", help="the PBX's click2call base URL (seed 004 2.1)")
         p.add_argument("--crm-lookup-url", help="CRM URL for caller lookups")
+        p.add_argument(
+            "--crm-host",
+            action="append",
+            help="host[:port] of a CRM on a private network the lookup may reach (repeatable)",
+        )
         p.add_argument("--sip-server", help="SIP registrar host[:port] (sip:EXT@server)")
         p.add_argument("--sip-ws-url", help="SIP over WebSocket URL for the webphone")
         p.add_argument("--sip-realm", help="SIP realm (optional)")
@@ -497,7 +536,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         _report(err, as_json, "USAGE", "no table: pass --table or set CTIBRIDGE_TABLE")
         return EXIT_USAGE
     try:
-        args.func(TenantAdmin(table or "", stage), args, _Output(as_json, out))
+        admin = TenantAdmin(
+            table or "", stage, websocket_callback_url=args.ws_callback_url or environment.ws_callback_url
+        )
+        args.func(admin, args, _Output(as_json, out))
     except CliError as error:
         _report(err, as_json, "USAGE", str(error))
         return error.exit_code

@@ -2,7 +2,8 @@
 
 - ``POST /{domain}/thirdParty/login``: the seeds' login (001/002), ``{"token": "<CRM JWT>"}`` →
   ``{"code": "ok", "user": {"user_id", "token", "ipphone", ...}}``; errors keep the seeds' statuses.
-- ``POST /v1/sessions/refresh`` and ``POST /v1/sessions/logout`` with ``Authorization: Bearer <user.token>``.
+- ``POST /v1/sessions/refresh`` and ``POST /v1/sessions/logout`` with ``Authorization: Bearer <user.token>``;
+  a logout also closes the WebSocket tabs of that login (told ``session.revoked`` first).
 - ``GET /v1/agent/me``: the agent's profile and webphone (SIP) settings, for the session's agent only.
 """
 
@@ -68,7 +69,13 @@ def logout() -> dict[str, Any]:
     token = bearer_token(app.current_event.headers)
     if token is None:
         raise sessions.SessionInvalid("Send the session token as 'Authorization: Bearer <token>'.")
-    sessions.revoke(token)
+    session = sessions.revoke(token)
+    if session is not None:
+        # Imported here: the real-time modules cost the login's cold start ~40 ms, for a rare route.
+        from ctibridge.realtime import revocation
+
+        logger.append_keys(tenant=session.tenant_id, ipphone=session.ipphone)
+        revocation.end_session(session.tenant_id, session.ipphone, session.session_id)
     return {"code": "ok"}
 
 

@@ -76,9 +76,10 @@ class WebSocketGateway:
         self.accepting = True
 
     def _request_context(
-        self, connection_id: str, route_key: str, event_type: str, host: str
+        self, connection_id: str, route_key: str, event_type: str, host: str, client: _Client | None = None
     ) -> dict[str, Any]:
-        client = self.clients.get(connection_id)
+        # ``client``: the connection's own record, which @connections DELETE has already dropped
+        client = client or self.clients.get(connection_id)
         now = datetime.now(UTC)
         return {
             "routeKey": route_key,
@@ -110,7 +111,7 @@ class WebSocketGateway:
             return
         connection_id = _new_connection_id()
         host = websocket.headers.get("host", "127.0.0.1")
-        self.clients[connection_id] = _Client(
+        me = self.clients[connection_id] = _Client(
             websocket=websocket,
             connected_at=time.time(),
             source_ip=websocket.client.host if websocket.client else "127.0.0.1",
@@ -167,7 +168,7 @@ class WebSocketGateway:
                     "headers": headers,
                     "multiValueHeaders": {k: [v] for k, v in headers.items()},
                     "requestContext": {
-                        **self._request_context(connection_id, "$disconnect", "DISCONNECT", host),
+                        **self._request_context(connection_id, "$disconnect", "DISCONNECT", host, me),
                         "disconnectStatusCode": close_code,
                         "disconnectReason": "",
                     },
@@ -231,8 +232,13 @@ class WebSocketGateway:
                 return _gone(connection_id)
             return Response(status_code=200)
         if request.method == "DELETE":
+            # As API Gateway's DeleteConnection: gone for @connections at once (later posts answer
+            # 410), the socket closed after any frame already being sent, then $disconnect runs (the
+            # client's receive loop ends, see websocket_endpoint).
             self.clients.pop(connection_id, None)
-            await client.websocket.close(code=1000)
+            async with client.send_lock:
+                with contextlib.suppress(RuntimeError):  # the client was closing it already
+                    await client.websocket.close(code=1000)
             return Response(status_code=204)
         return JSONResponse(
             {

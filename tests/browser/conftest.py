@@ -120,11 +120,14 @@ def stack(
         running.client("dynamodb").update_item(
             TableName=running.table_name,
             Key={name: {"S": value} for name, value in keys.tenant("demo").items()},
-            UpdateExpression="SET sip_server = :server, sip_ws_url = :ws, crm_lookup_url = :crm",
+            UpdateExpression="SET sip_server = :server, sip_ws_url = :ws, crm_lookup_url = :crm, "
+            "crm_hosts_allowed = :hosts",
             ExpressionAttributeValues={
                 ":server": {"S": kamailio.sip_server},
                 ":ws": {"S": kamailio.ws_url},
                 ":crm": {"S": fake_crm},
+                # The test CRM is on loopback: the tenant allows its host, as for a CRM on a LAN.
+                ":hosts": {"L": [{"S": urlsplit(fake_crm).netloc}]},
             },
         )
         yield running

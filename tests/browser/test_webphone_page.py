@@ -68,10 +68,19 @@ def test_incoming_call_webhook_pops_up_the_caller_and_crm_customer(phone: Phone,
     assert link.get_attribute("rel") == "noopener noreferrer"
     expect(page.locator("#app")).to_have_attribute("data-call-state", "ringing")
     phone.screenshot("ringing-popup")
+    # When the PBX re-sends the ring (a retry: the bridge pops rings up before storing them)
+    pbx.incoming(callid, phone=CRM_CUSTOMER_PHONE, extension="101")
+    # Then it is the same popup, still ringing
+    expect(page.locator("#call-phone")).to_have_count(1)
+    expect(page.locator("#app")).to_have_attribute("data-call-state", "ringing")
     # When the PBX's call log says it was answered elsewhere and ended
     pbx.answered(callid, status="ANSWERED", billsec=11)
     # Then the card says so
     expect(page.locator("#call-status")).to_have_text("Call ended · answered · 0:11", timeout=10_000)
+    expect(page.locator("#app")).to_have_attribute("data-call-state", "ended")
+    # And a late re-sent ring of that call pops nothing up again
+    pbx.incoming(callid, phone=CRM_CUSTOMER_PHONE, extension="101")
+    page.wait_for_timeout(1000)
     expect(page.locator("#app")).to_have_attribute("data-call-state", "ended")
     assert phone.errors == []
 
@@ -138,6 +147,20 @@ def test_reconnects_after_the_websocket_server_restarts(phone: Phone, stack: Run
     callid = f"again-{time.time_ns()}"
     pbx.incoming(callid, phone="0988777666", extension="101")
     expect(page.locator("#call-phone")).to_have_text("0988777666", timeout=10_000)
+    # When its login is logged out from elsewhere (another tab of the login, the CRM)
+    token = page.evaluate("() => JSON.parse(sessionStorage.getItem('ctibridge.session')).token")
+    logout = httpx.post(
+        f"{stack.http_url}/v1/sessions/logout", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert logout.status_code == 200
+    # Then the page says it was signed out (the bridge's session.revoked), and forgets the session
+    expect(page.locator("#login-view")).to_be_visible(timeout=10_000)
+    expect(page.locator("#login-error")).to_contain_text("signed out")
+    assert page.evaluate("() => sessionStorage.getItem('ctibridge.session')") is None
+    # And it does not try to reconnect with the dead token
+    page.wait_for_timeout(2500)
+    expect(page.locator("#bridge-status")).to_have_text("Bridge off")
+    expect(notice).not_to_contain_text("Reconnecting")
 
 
 def test_call_history_lists_calls_and_plays_recordings(phone: Phone, stack: RunningStack, pbx: Pbx) -> None:

@@ -204,22 +204,36 @@ def echo_stack_client(stack: RunningStack) -> Any:
 def test_connections_api_get_and_delete(echo_stack: RunningStack) -> None:
     management = echo_stack_client(echo_stack)
 
-    async def scenario() -> tuple[dict[str, Any], bool]:
+    async def scenario() -> tuple[str, dict[str, Any], bool]:
         async with websockets.connect(echo_stack.ws_url, user_agent_header="agent-tab") as ws:
             await ws.send(json.dumps({"action": "whoami"}))
             connection_id = json.loads(await ws.recv())["event"]["requestContext"]["connectionId"]
             info = await asyncio.to_thread(management.get_connection, ConnectionId=connection_id)
+            # When the server posts a last frame and deletes the connection (as a logout does)
+            await asyncio.to_thread(management.post_to_connection, ConnectionId=connection_id, Data=b"bye")
             await asyncio.to_thread(management.delete_connection, ConnectionId=connection_id)
+            # Then the client gets the frame, then the close
+            last = await asyncio.wait_for(ws.recv(), 5)
             try:
                 await asyncio.wait_for(ws.recv(), 5)
                 closed = False
             except websockets.ConnectionClosed:
                 closed = True
-        return info, closed
+        assert last == "bye"
+        return connection_id, info, closed
 
-    info, closed = asyncio.run(scenario())
+    connection_id, info, closed = asyncio.run(scenario())
     assert info["Identity"]["UserAgent"] == "agent-tab"
     assert closed
+    # And, as on API Gateway, the server-side close runs $disconnect (with the connection's identity)
+    disconnect = json.loads(_wait_for_item(echo_stack, f"DISCONNECT#{connection_id}")["event"]["S"])
+    assert disconnect["requestContext"]["eventType"] == "DISCONNECT"
+    assert disconnect["requestContext"]["identity"]["userAgent"] == "agent-tab"
+    # And the connection is gone for the management API
+    with pytest.raises(management.exceptions.GoneException):
+        management.delete_connection(ConnectionId=connection_id)
+    with pytest.raises(management.exceptions.GoneException):
+        management.post_to_connection(ConnectionId=connection_id, Data=b"late")
 
 
 def test_queue_mapping_delivers_batches_and_honours_partial_failures(echo_stack: RunningStack) -> None:

@@ -361,6 +361,7 @@ def test_screen_pop_with_the_crm_contact_never_waits_for_a_slow_crm(
         jwt_access_key=OTHER_KEY,
         pbx_secret=OTHER_SECRET,
         crm_lookup_url=crm.url,
+        crm_hosts_allowed=[crm.host],  # a CRM on loopback: allowed by the tenant's configuration
         timezone="UTC",
     )
     admin.add_agent(customer, "101")

@@ -19,7 +19,10 @@ Connect = Callable[..., dict[str, Any]]
 
 
 def _gone(operation: str) -> ClientError:
-    error: Any = {"Error": {"Code": "GoneException", "Message": "gone"}, "ResponseMetadata": {"HTTPStatusCode": 410}}
+    error: Any = {
+        "Error": {"Code": "GoneException", "Message": "gone"},
+        "ResponseMetadata": {"HTTPStatusCode": 410},
+    }
     return ClientError(error, operation)
 
 
@@ -130,7 +133,8 @@ class SlowCrm:
         )
         self.requests: list[str] = []
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/lookup"
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"  # for the tenant's crm_hosts_allowed
+        self.url = f"http://{self.host}/lookup"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -13,6 +13,7 @@ import JsSIP from "../vendor/jssip.js";
 import { Bridge, tabId } from "./bridge.js";
 import { describeCalloutError, ERROR_CODES } from "./callout-errors.js";
 import { Emitter } from "./emitter.js";
+import { EndedCalls } from "./ended-calls.js";
 import { checkDialable, numberKey } from "./phone-numbers.js";
 import { Session } from "./session.js";
 import { SipPhone } from "./sip.js";
@@ -22,6 +23,13 @@ import { startEmbed } from "./embed.js";
 
 const ENDED_CARD_MS = 5000;
 const DEVICE_NAMES = { 1: "this browser", 2: "your IP phone", 3: "your mobile" };
+// Why the bridge ended the session (`session.revoked`): the signed-out screen says so.
+const REVOKED_WORDS = {
+  logout: "You were signed out: this login was logged out (in another tab or window). Log in again from your CRM.",
+  revoked: "You were signed out by an administrator. Log in again from your CRM.",
+  agent_removed: "You were signed out: this extension is no longer set up in the call center.",
+  tenant_inactive: "You were signed out: this call center's service is not active.",
+};
 
 export const events = new Emitter();
 const state = {
@@ -53,6 +61,7 @@ export const webphone = {
 
 const ui = createUI(document);
 const tones = new Tones();
+const endedCalls = new EndedCalls();
 let titleFlash = null;
 let notification = null;
 let gestureSeen = false;
@@ -196,6 +205,12 @@ function wireBridge(bridge) {
   bridge.on("reconnecting", (attempt, max) => {
     ui.setBridgeStatus("wait", "Reconnecting");
     ui.notice(`Reconnecting to the bridge (${attempt}/${max})…`);
+  });
+  bridge.on("session.revoked", (msg) => {
+    // The bridge ended this login (here or in another tab, or an operator): no reconnect, no logout
+    // request; the agent logs in again from the CRM.
+    state.session.discard(msg.reason);
+    teardown(REVOKED_WORDS[msg.reason] ?? REVOKED_WORDS.revoked);
   });
   bridge.on("disconnected", () => {
     ui.setBridgeStatus("error", "Bridge off");
@@ -437,6 +452,7 @@ function matches(call, msg) {
 
 /** An inbound call rings (from the bridge's popup, the SIP INVITE, or both: they are merged). */
 function ring({ callid = null, phone, contact = null, direction = "inbound", sip = null }) {
+  if (!sip && endedCalls.has(callid)) return; // a re-sent or late ring of a call that ended here
   const call = state.call;
   if (call && call.state !== "ended") {
     if (matches(call, { callid, phone }) || (call.sip && !call.callid && call.state === "ringing")) {
@@ -473,6 +489,7 @@ function clearCall() {
 function endCall(words, error = null) {
   const call = state.call;
   if (!call) return;
+  endedCalls.add(call.callid);
   call.state = "ended";
   call.statusText = words;
   call.error = error;

@@ -9,10 +9,13 @@
 //   `maxAttempts` tries, emitting "reconnecting" (attempt, maxAttempts, delayMs) before each and
 //   "disconnected" after the last (the seeds' csNotifyReconnecting / csOndisconnected);
 // - reconnects at once when the browser comes back online or the tab becomes visible while waiting;
-// - sends `sync` after every (re)connection, so the page redraws from the server's `state`.
+// - sends `sync` after every (re)connection, so the page redraws from the server's `state`;
+// - never reconnects after `session.revoked`: the server ended the session (a logout, an operator) and
+//   closes the socket next; its token would be refused. State "ended"; `connect()` starts again.
 //
 // Events: "open", "close" ({code, reason, willReconnect}), "reconnecting" (n, N, delayMs),
-// "disconnected", "message" (msg), and each message's `type` ("call.ringing", "state", "voice", ...).
+// "disconnected", "message" (msg), and each message's `type` ("call.ringing", "state", "voice",
+// "session.revoked", ...).
 
 import { Emitter } from "./emitter.js";
 
@@ -30,7 +33,7 @@ export class Bridge extends Emitter {
   #pingTimer = null;
   #pongTimer = null;
   #stopped = true;
-  #state = "idle"; // idle | connecting | open | reconnecting | disconnected
+  #state = "idle"; // idle | connecting | open | reconnecting | disconnected | ended
   #pingSeq = 0;
   #listeners = [];
 
@@ -199,8 +202,18 @@ export class Bridge extends Emitter {
       clearTimeout(this.#pongTimer);
       this.#pongTimer = null;
     }
+    if (message.type === "session.revoked") this.#end();
     this.emit("message", message);
     this.emit(message.type, message);
+  }
+
+  /** The server ended the session: stay down (the socket's close follows, with no reconnect). */
+  #end() {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    this.#stopTimers();
+    this.#unwatchBrowser();
+    this.#setState("ended");
   }
 
   #startPing() {

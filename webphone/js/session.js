@@ -7,6 +7,7 @@
 // "Remember me" keeps the non-secret login fields (the domain) in localStorage.
 //
 // Events: "login" (user), "refreshed" (session), "logout" (reason), "expired" (error).
+// `discard()` forgets a session the server already ended (the bridge's `session.revoked`).
 
 import { Emitter } from "./emitter.js";
 
@@ -122,6 +123,13 @@ export class Session extends Emitter {
       this.#forget();
       if (had) this.emit("logout", reason);
     }
+  }
+
+  /** The server ended this session (logged out elsewhere, revoked): forget it here, no request. */
+  discard(reason = "revoked") {
+    const had = this.loggedIn;
+    this.#forget();
+    if (had) this.emit("logout", reason);
   }
 
   /** An authorized GET/POST to the HTTP API; answers the JSON body or throws ApiError. */

@@ -10,7 +10,8 @@
 //   phone.on("ringing", (call) => showCustomer(call.phone));
 //   await phone.call("0987654321");
 //
-// Events: ready, error, connected, reconnecting (n, N), disconnected, registered, unregistered,
+// Events: ready, error (SESSION_REVOKED: the bridge ended the login), connected, reconnecting (n, N),
+// disconnected, registered, unregistered,
 // voice (enabled), status (ready), device (type, mobile), ringing (call), callId (call), contact (call),
 // callout (call), progress (call), answered (call), ended (call), calloutError ({errorCode, sipCode,
 // message, phone}), mute/unmute/hold/unhold (call), agents (list), transferRequest (transferCall),
@@ -21,6 +22,7 @@ import JsSIP from "jssip/lib/JsSIP.js";
 import { Bridge, tabId } from "../js/bridge.js";
 import { describeCalloutError, ERROR_CODES } from "../js/callout-errors.js";
 import { Emitter } from "../js/emitter.js";
+import { EndedCalls } from "../js/ended-calls.js";
 import { checkDialable, numberKey } from "../js/phone-numbers.js";
 import { Session } from "../js/session.js";
 import { SipPhone } from "../js/sip.js";
@@ -81,6 +83,7 @@ export class CTIBridgeClient extends Emitter {
   #bridgedCallouts = new Map(); // number key -> when: call-outs the bridge places on another device
   #audio = null;
   #tones = new Tones();
+  #endedCalls = new EndedCalls();
   #generation = 0; // bumped by every init/logout: late events of an old login are dropped
 
   /** @param {{configUrl?: string|null}} options  where config.json is (see index.js) */
@@ -438,6 +441,12 @@ export class CTIBridgeClient extends Emitter {
     });
     on("reconnecting", (attempt, max) => this.emit("reconnecting", attempt, max));
     on("disconnected", () => this.emit("disconnected"));
+    on("session.revoked", (msg) => {
+      // The bridge ended this login (a logout, an operator): the bridge stays down; init() again.
+      this.#session?.discard(msg.reason);
+      this.#stop({ logout: false });
+      this.emit("error", sdkError("SESSION_REVOKED", "The session was ended; log in again.", { reason: msg.reason }));
+    });
     on("state", (msg) => {
       this.#setStatus({
         ready: Boolean(msg.ready),
@@ -687,6 +696,7 @@ export class CTIBridgeClient extends Emitter {
 
   // ------------------------------------------------------------------ call life
   #ring({ callid = null, phone, contact = null, sip = null }) {
+    if (!sip && this.#endedCalls.has(callid)) return; // a re-sent or late ring of a call that ended here
     const call = this.#call;
     if (call) {
       // The bridge's popup and the SIP INVITE are one call: merge whichever comes second.
@@ -720,6 +730,7 @@ export class CTIBridgeClient extends Emitter {
 
   #end(call) {
     if (call.state === "ended") return;
+    this.#endedCalls.add(call.callid);
     call.state = "ended";
     call.endedAt = Date.now();
     call.sip = null;

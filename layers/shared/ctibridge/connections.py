@@ -41,6 +41,8 @@ class Connection(BaseModel):
     ipphone: str
     tab: str  # the page's own id for the tab (?tab=), stable across its reconnects
     device_type: int | None = None  # what the tab said it is set up as (?device=), informative
+    # The login (``Session.session_id``) whose token opened the tab: a logout closes that login's tabs.
+    session_id: str | None = None
     connected_at: int
     expires_at: int
 
@@ -60,7 +62,12 @@ def parse_member(member: str) -> tuple[int, str]:
 
 
 def new(
-    connection_id: str, tenant_id: str, ipphone: str, tab: str | None, device_type: int | None
+    connection_id: str,
+    tenant_id: str,
+    ipphone: str,
+    tab: str | None,
+    device_type: int | None,
+    session_id: str | None = None,
 ) -> Connection:
     now = int(time.time())
     return Connection(
@@ -69,6 +76,7 @@ def new(
         ipphone=ipphone,
         tab=tab or connection_id,
         device_type=device_type,
+        session_id=session_id,
         connected_at=now,
         expires_at=now + CONNECTION_TTL_SECONDS,
     )

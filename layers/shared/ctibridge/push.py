@@ -1,7 +1,8 @@
 """Posting frames to WebSocket clients through API Gateway's @connections management API.
 
-This is the transport only: one connection, one frame. Fan-out to an agent's tabs, and forgetting
-connections that turned out to be gone, live in ``ctibridge.realtime.fanout``.
+This is the transport only: one frame to one connection (``post``), or closing one (``close``). Fan-out to
+an agent's tabs, and forgetting connections that turned out to be gone, live in ``ctibridge.realtime.fanout``;
+closing the tabs of an ended session in ``ctibridge.realtime.revocation``.
 """
 
 import json
@@ -73,10 +74,14 @@ def send(connection_id: str, message: BaseModel | dict[str, Any] | bytes) -> boo
     return post(connection_id, encode(message))
 
 
-def disconnect(connection_id: str) -> None:
-    """Close a connection from the server side; a connection already gone is fine."""
+def close(connection_id: str) -> bool:
+    """Close a connection from the server side (API Gateway then runs ``$disconnect``); False when it
+    was already gone, which is fine. Any other failure is raised, as by ``post``.
+    """
     try:
         management_api().delete_connection(ConnectionId=connection_id)
     except ClientError as error:
-        if not is_gone(error):
-            raise
+        if is_gone(error):
+            return False
+        raise
+    return True

@@ -12,12 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ctibridge.outbound_guard import forbidden_reason, host_allowed
 from ctibridge.recordings.fetch import (
     RecordingFetcher,
     RecordingRefused,
     RecordingUnavailable,
-    forbidden_reason,
-    host_allowed,
     sniff_audio,
 )
 from ctibridge_local.pbx_simulator import make_wav

@@ -58,6 +58,7 @@ def crm(monkeypatch: pytest.MonkeyPatch, admin: TenantAdmin) -> Iterator[dict[st
     repository.clear_cache()  # the tenant cache (60 s) would hide the change for a minute
     client = httpx.Client(transport=httpx.MockTransport(answer))
     monkeypatch.setattr(screen_pop, "_http", lambda: client)
+    monkeypatch.setattr(screen_pop, "_resolve", lambda host, port: ["93.184.216.34"])  # a public address
     yield behaviour
     client.close()
 

@@ -10,6 +10,10 @@ within the tenant cache TTL).
 
 Refreshing issues a new token (same login, new expiry) up to ``SESSION_MAX_LIFETIME_SECONDS`` after the
 login; the old token keeps working for a short grace period so concurrent requests do not fail.
+
+Every token of one login shares a ``session_id`` (random, not a credential): the WebSocket tabs opened
+with any of them record it, so a logout closes the login's tabs even after the token was refreshed
+(``ctibridge.realtime.revocation``).
 """
 
 import hashlib
@@ -28,6 +32,7 @@ from ctibridge.tenants import repository
 from ctibridge.tenants.models import Agent, Tenant
 
 TOKEN_BYTES = 32
+SESSION_ID_BYTES = 16
 # token_urlsafe(32) is 43 characters of [A-Za-z0-9_-]; anything else is refused without a read.
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 REFRESH_GRACE_SECONDS = 30
@@ -59,6 +64,8 @@ class Session(BaseModel):
     user_id: int
     epoch: int
     login_at: int  # epoch seconds of the login this session descends from
+    # The login's id, kept by refreshes; None for sessions issued before it existed.
+    session_id: str | None = None
     issued_at: int
     expires_at: int
     max_expires_at: int  # refreshing never goes past this
@@ -79,8 +86,13 @@ def _put(token: str, session: Session) -> None:
     )
 
 
-def issue(tenant: Tenant, agent: Agent, *, login_at: int | None = None) -> tuple[str, Session]:
-    """A new session for ``agent``; answers ``(token, session)``. The token is shown to the caller only."""
+def issue(
+    tenant: Tenant, agent: Agent, *, login_at: int | None = None, session_id: str | None = None
+) -> tuple[str, Session]:
+    """A new session for ``agent``; answers ``(token, session)``. The token is shown to the caller only.
+
+    ``login_at`` and ``session_id`` are those of the login a refresh continues; a new login gets new ones.
+    """
     settings = get_settings()
     now = int(time.time())
     login_at = login_at or now
@@ -92,6 +104,7 @@ def issue(tenant: Tenant, agent: Agent, *, login_at: int | None = None) -> tuple
         user_id=agent.user_id,
         epoch=agent.session_epoch,
         login_at=login_at,
+        session_id=session_id or secrets.token_hex(SESSION_ID_BYTES),
         issued_at=now,
         expires_at=min(now + settings.session_ttl_seconds, max_expires_at),
         max_expires_at=max_expires_at,
@@ -136,7 +149,7 @@ def refresh(token: str) -> tuple[str, Session]:
     agent = repository.get_agent(session.tenant_id, session.ipphone)
     if tenant is None or agent is None:  # verify() just saw them; a race with a removal
         raise SessionRevoked()
-    new_token, new_session = issue(tenant, agent, login_at=session.login_at)
+    new_token, new_session = issue(tenant, agent, login_at=session.login_at, session_id=session.session_id)
     _shorten(token, now + REFRESH_GRACE_SECONDS)
     return new_token, new_session
 
@@ -155,7 +168,11 @@ def _shorten(token: str, expires_at: int) -> None:
             raise
 
 
-def revoke(token: str) -> None:
-    """Log out: the token stops working at once. Unknown or malformed tokens are ignored."""
-    if isinstance(token, str) and _TOKEN_SHAPE.fullmatch(token):
-        _table().delete_item(Key=keys.session(hash_token(token)))
+def revoke(token: str) -> Session | None:
+    """Log out: the token stops working at once; answers the session it was (None: unknown or malformed
+    token, ignored), so its open WebSocket tabs can be closed.
+    """
+    if not (isinstance(token, str) and _TOKEN_SHAPE.fullmatch(token)):
+        return None
+    old = _table().delete_item(Key=keys.session(hash_token(token)), ReturnValues="ALL_OLD").get("Attributes")
+    return Session.model_validate(old) if old else None

@@ -56,7 +56,7 @@ from ctibridge.delivery.models import (
 from ctibridge.delivery.store import Attempt, AttemptStatus, DeliveryStatus, DeliveryStore, Outcome
 from ctibridge.errors import CtiError
 from ctibridge.observability import count, logger
-from ctibridge.recordings.fetch import Resolver, system_resolver
+from ctibridge.outbound_guard import Resolver, system_resolver
 from ctibridge.settings import Settings, get_settings
 from ctibridge.tenants import repository as tenants
 from ctibridge.tenants.models import Tenant, TenantSecrets
@@ -224,7 +224,7 @@ def send_one(
         destination = resolve(request.url, allow_private_network=allow_private_network, resolver=resolver)
         built = client.build_request(
             request.method,
-            destination.url,
+            destination.target,
             params=tuple(request.params) if request.params else None,
             headers={**request.headers, **destination.headers},
             content=request.content,

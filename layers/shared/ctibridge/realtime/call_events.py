@@ -70,10 +70,11 @@ def build_message(
     return model.model_validate(fields)
 
 
-def _crm_lookup_url(tenant_id: str) -> str | None:
+def _crm_lookup(tenant_id: str) -> tuple[str | None, list[str]]:
+    """The tenant's CRM lookup URL and the private hosts it may be on (``outbound_guard``)."""
     # Cached (the webhook path has just loaded this tenant): no read in front of the popup.
     tenant = repository.get_by_customer(tenant_id)
-    return tenant.crm_lookup_url if tenant is not None else None
+    return (tenant.crm_lookup_url, tenant.crm_hosts_allowed) if tenant is not None else (None, [])
 
 
 @dataclass
@@ -130,12 +131,14 @@ def send_popup(tenant_id: str, extension: str, kind: CallEventKind, data: dict[s
     contact: Future[Contact | None] | None = None
     if isinstance(message, CallRinging | CallOutgoing):
         try:
-            url = _crm_lookup_url(tenant_id)
+            url, allowed_hosts = _crm_lookup(tenant_id)
         except Exception:  # the popup matters more than the contact
             logger.exception("tenant lookup failed; popup without the contact", extra=log)
-            url = None
+            url, allowed_hosts = None, []
         if url:
-            contact = _background().submit(screen_pop.lookup, url, message.phone, message.phone_e164)
+            contact = _background().submit(
+                screen_pop.lookup, url, message.phone, message.phone_e164, allowed_hosts=allowed_hosts
+            )
 
     try:
         targets = connections.for_agent(tenant_id, extension)

@@ -62,6 +62,7 @@ def on_connect(connection_id: str, query: dict[str, str] | None) -> int:
         session.ipphone,
         params.tab,
         int(params.device) if params.device is not None else None,
+        session.session_id,
     )
     voice = presence.connect(connection)
     logger.info("connected", extra={"tab": connection.tab, "voice": voice})

@@ -22,6 +22,9 @@ VERSION = 1
 
 CallState = Literal["idle", "ringing", "in_call"]
 VoiceReason = Literal["connected", "enabled", "taken", "released"]
+# Why a tab's session ended: its own logout, an operator revoking the agent's sessions, the agent
+# removed, or the tenant no longer active (expired or suspended).
+RevokedReason = Literal["logout", "revoked", "agent_removed", "tenant_inactive"]
 
 # Bounds keep a hostile or broken client from making us store or fan out large values.
 CallId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -467,6 +470,17 @@ class TransferTarget(ServerMessage):
     target: str
 
 
+class SessionRevokedPush(ServerMessage):
+    """The session this tab connected with has ended; the server closes the connection right after.
+
+    Do not reconnect with the same session token (``$connect`` would refuse it with 401): show the
+    agent as signed out and log in again (from the CRM).
+    """
+
+    type: Literal["session.revoked"] = "session.revoked"
+    reason: RevokedReason
+
+
 class Pong(ServerMessage):
     type: Literal["pong"] = "pong"
     id: str | None = None
@@ -499,6 +513,7 @@ ServerPush = Annotated[
     | TransferResponse
     | TransferClosed
     | TransferTarget
+    | SessionRevokedPush
     | Pong
     | Error,
     Field(discriminator="type"),
@@ -529,6 +544,7 @@ SERVER_MODELS: tuple[type[ServerMessage], ...] = (
     TransferResponse,
     TransferClosed,
     TransferTarget,
+    SessionRevokedPush,
     Pong,
     Error,
 )

@@ -5,15 +5,23 @@ it, plus ``phone_e164`` when known). The CRM answers 200 with a JSON object ``{"
 "id": ...}`` (all optional; ``{"contact": {...}}`` is accepted too), or 404/204 when it does not know
 the number. Anything else, a slow answer, or a body over 16 KB means "unknown": the popup never
 waits for the CRM (see ``ctibridge.realtime.call_events``).
+
+The URL is the tenant's configuration, but the request leaves from inside AWS: it goes through
+``ctibridge.outbound_guard`` (http(s) only, the host resolved and every address public, the connection
+pinned to the checked address, no redirects, no environment proxy). A CRM on a private network (the
+customer's LAN over a VPN, the local stack's test CRM on loopback) is reached only if the tenant lists
+its host in ``crm_hosts_allowed`` (``ctibridge tenant update --crm-host host[:port]``).
 """
 
+import contextlib
 import json
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from ctibridge import outbound_guard
 from ctibridge.observability import logger
 from ctibridge.realtime.messages import Contact
 
@@ -37,33 +45,53 @@ def _http() -> "httpx.Client":
         if _client is None:
             _client = httpx.Client(
                 follow_redirects=False,  # a redirect could lead anywhere; the tenant configures the URL
+                trust_env=False,  # no environment proxy: it would connect after the address check
                 headers={"Accept": "application/json", "User-Agent": "ctibridge-screen-pop/1"},
                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             )
         return _client
 
 
-def valid_lookup_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("https", "http") and bool(parts.hostname)
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses of the CRM's host (tests replace this: they have no DNS)."""
+    return outbound_guard.system_resolver(host, port)
 
 
 def lookup(
-    url: str, phone: str, phone_e164: str | None = None, *, timeout: float = LOOKUP_TIMEOUT_SECONDS
+    url: str,
+    phone: str,
+    phone_e164: str | None = None,
+    *,
+    allowed_hosts: Collection[str] = (),
+    timeout: float = LOOKUP_TIMEOUT_SECONDS,
 ) -> Contact | None:
-    """The CRM's contact for ``phone``, or None (unknown number, CRM slow, failing or malformed).
+    """The CRM's contact for ``phone``, or None (unknown number, CRM slow, failing or malformed, or
+    its URL refused by the address guard: pass the tenant's ``crm_hosts_allowed`` as ``allowed_hosts``).
 
     ``timeout`` bounds each phase (connect, each read); callers that need a bound on the total wait
     for the result with their own deadline (``Future.result(timeout=...)``).
     """
-    if not valid_lookup_url(url):
-        logger.warning("crm lookup url refused", extra={"reason": "scheme"})
+    try:
+        destination = outbound_guard.check(url, allowed_hosts=allowed_hosts, resolver=_resolve)
+    except outbound_guard.DestinationError as error:
+        # The reason and the host at most: never the URL's path or query (they may carry a key).
+        reason = error.reason if isinstance(error, outbound_guard.HostForbidden) else type(error).__name__
+        logger.warning("crm lookup url refused", extra={"reason": reason})
         return None
     import httpx
 
     params = {"phone": phone, **({"phone_e164": phone_e164} if phone_e164 else {})}
+    client = _http()
+    request = client.build_request(
+        "GET",
+        # Merged here: httpx's ``params=`` would replace the URL's own query (a CRM's key, say).
+        destination.target.copy_merge_params(params),
+        headers=destination.headers,
+        extensions=destination.extensions,
+        timeout=httpx.Timeout(timeout),
+    )
     try:
-        with _http().stream("GET", url, params=params, timeout=httpx.Timeout(timeout)) as response:
+        with contextlib.closing(client.send(request, stream=True)) as response:
             if response.status_code in (204, 404):
                 return None
             if response.status_code != 200:

@@ -3,13 +3,10 @@
 The recording URL comes from the PBX webhook, i.e. from the internet: without a guard it could make us
 read cloud metadata (169.254.169.254), our own services on loopback, or a private network. So:
 
-* only ``http``/``https``; the host is resolved once and EVERY address it resolves to must be public
-  (not loopback, private, link-local, CGNAT, multicast, reserved, unspecified, nor one of those hidden
-  in IPv4-mapped, 6to4, Teredo or NAT64 IPv6 addresses) — unless the tenant lists the host in
-  ``recording_hosts_allowed`` (a PBX on the customer's LAN behind a VPN, the local stack's simulator);
-* the connection is pinned to the checked address (the URL's host is replaced by the IP; ``Host`` and
-  TLS SNI/certificate checks keep the name), so a DNS answer that changes between check and connect
-  (DNS rebinding) cannot redirect us;
+* every hop goes through ``ctibridge.outbound_guard``: ``http``/``https`` only, the host resolved once
+  and every address public — unless the tenant lists the host in ``recording_hosts_allowed`` (a PBX
+  on the customer's LAN behind a VPN, the local stack's simulator) — and the connection pinned to the
+  checked address (DNS rebinding cannot redirect it);
 * redirects are followed by hand, at most ``max_redirects``, and every hop is checked the same way;
   credentials in the URL are not forwarded to another host;
 * environment proxies are ignored (a proxy would connect on our behalf, after the check);
@@ -26,8 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import ipaddress
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Collection
@@ -36,12 +31,11 @@ from typing import IO
 
 import httpx
 
-Resolver = Callable[[str, int], list[str]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from ctibridge import outbound_guard
+from ctibridge.outbound_guard import Destination, Resolver, system_resolver
 
 _SPOOL_BYTES = 8 * 1024 * 1024  # kept in memory up to this size, then in /tmp
 _RETRYABLE_STATUSES = frozenset({404, 408, 425, 429})
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _GENERIC_BINARY = frozenset({"application/octet-stream", "binary/octet-stream", "application/x-wav", ""})
 _EXTENSIONS = {
     "audio/wav": "wav",
@@ -84,93 +78,20 @@ class RecordingUnavailable(FetchError):
 # ---------------------------------------------------------------- destination checks
 
 
-def system_resolver(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (A and AAAA), in resolver order."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses: list[str] = []
-    for *_, sockaddr in infos:
-        address = str(sockaddr[0]).split("%", 1)[0]  # drop an IPv6 zone id
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
-
-
-def forbidden_reason(address: IPAddress) -> str | None:
-    """Why ``address`` must not be fetched from, or None if it is a public unicast address."""
-    if isinstance(address, ipaddress.IPv6Address):
-        # IPv6 forms that carry an IPv4 address reach that IPv4 host: judge the embedded one.
-        embedded: IPAddress | None = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address.teredo:
-            embedded = address.teredo[1]
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None:
-            return forbidden_reason(embedded)
-    if address.is_loopback:
-        return "loopback"
-    if address.is_link_local:  # 169.254.0.0/16 holds the cloud metadata services
-        return "link-local"
-    if address.is_private:
-        return "private"
-    if address.is_multicast:
-        return "multicast"
-    if address.is_unspecified or address.is_reserved:
-        return "reserved"
-    if not address.is_global:  # 100.64.0.0/10 (CGNAT), 192.0.0.0/24, benchmarking ranges...
-        return "not-global"
-    return None
-
-
-def host_allowed(host: str, port: int, allowed_hosts: Collection[str]) -> bool:
-    """True if ``host`` or ``host:port`` is in the tenant's ``recording_hosts_allowed`` (no wildcards)."""
-    name = host.lower().strip("[]")
-    for entry in allowed_hosts:
-        entry = entry.strip().lower()
-        if entry == name or entry.strip("[]") == name:
-            return True
-        entry_host, sep, entry_port = entry.rpartition(":")
-        if sep and entry_port.isdigit() and entry_host.strip("[]") == name and int(entry_port) == port:
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class Destination:
-    url: httpx.URL  # as given (host name kept)
-    host: str
-    port: int
-    address: str  # the checked address the connection is pinned to
-    allowed_by_tenant: bool
-
-
 def check_destination(url: httpx.URL, allowed_hosts: Collection[str], resolver: Resolver) -> Destination:
-    """Resolve and check where ``url`` leads; raise :class:`RecordingRefused` if it is forbidden."""
-    if url.scheme not in ("http", "https"):
-        raise RecordingRefused("RECORDING_URL_INVALID", "Only http and https recording URLs are fetched.")
-    host = url.host
-    if not host:
-        raise RecordingRefused("RECORDING_URL_INVALID", "The recording URL has no host.")
-    port = url.port or (443 if url.scheme == "https" else 80)
+    """Where ``url`` leads (``outbound_guard.check``); raises :class:`RecordingRefused` if it is forbidden
+    or not an http(s) URL, :class:`RecordingUnavailable` if its host does not resolve.
+    """
     try:
-        literal: IPAddress | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    try:
-        addresses = [str(literal)] if literal else resolver(host, port)
-    except (OSError, UnicodeError):
-        raise RecordingUnavailable("RECORDING_DNS_FAILED", f"Cannot resolve {host}.") from None
-    if not addresses:
-        raise RecordingUnavailable("RECORDING_DNS_FAILED", f"{host} has no address.")
-    allowed = host_allowed(host, port, allowed_hosts)
-    if not allowed:
-        for text in addresses:
-            reason = forbidden_reason(ipaddress.ip_address(text))
-            if reason:
-                raise RecordingRefused(
-                    "RECORDING_HOST_FORBIDDEN",
-                    f"{host} resolves to a {reason} address; allow the host for the tenant to fetch from it.",
-                )
-    return Destination(url=url, host=host, port=port, address=addresses[0], allowed_by_tenant=allowed)
+        return outbound_guard.check(url, allowed_hosts=allowed_hosts, resolver=resolver)
+    except outbound_guard.InvalidUrl as error:
+        raise RecordingRefused("RECORDING_URL_INVALID", f"Recording URL refused: {error}") from None
+    except outbound_guard.HostUnresolved as error:
+        raise RecordingUnavailable("RECORDING_DNS_FAILED", str(error)) from None
+    except outbound_guard.HostForbidden as error:
+        raise RecordingRefused(
+            "RECORDING_HOST_FORBIDDEN", f"{error}; allow the host for the tenant to fetch from it."
+        ) from None
 
 
 # ---------------------------------------------------------------- content checks
@@ -271,25 +192,16 @@ class RecordingFetcher:
 
     @staticmethod
     def _pinned_request(client: httpx.Client, destination: Destination) -> httpx.Request:
-        url = destination.url
-        default_port = 443 if url.scheme == "https" else 80
-        host_header = f"[{destination.host}]" if ":" in destination.host else destination.host
-        if destination.port != default_port:
-            host_header += f":{destination.port}"
-        extensions: dict[str, object] = {}
-        if url.scheme == "https":
-            # TLS to the pinned IP, but SNI and certificate verification for the host name.
-            extensions["sni_hostname"] = destination.host
         return client.build_request(
             "GET",
-            url.copy_with(host=destination.address),
+            destination.target,
             headers={
-                "Host": host_header,
+                **destination.headers,
                 "Accept": "audio/*, application/octet-stream;q=0.5",
                 "Accept-Encoding": "identity",  # no decompression: the size cap counts real bytes
                 "User-Agent": "ctibridge-recording-fetcher/1",
             },
-            extensions=extensions,
+            extensions=destination.extensions,
         )
 
     def _next_hop(self, current: httpx.URL, response: httpx.Response, hop: int) -> httpx.URL:

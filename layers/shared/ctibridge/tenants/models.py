@@ -65,6 +65,10 @@ class Tenant(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list)
     recording_hosts_allowed: list[str] = Field(default_factory=list)  # exempt from the SSRF guard
     crm_lookup_url: str | None = None
+    # Hosts (``host`` or ``host:port``) the CRM lookup may reach although they are not public: a CRM on
+    # the customer's LAN, the local stack's test CRM. Separate from recording_hosts_allowed: the PBX
+    # and the CRM are different machines, trusted for different things.
+    crm_hosts_allowed: list[str] = Field(default_factory=list)
     callout_allow_prefixes: list[str] = Field(default_factory=list)
     callout_deny_prefixes: list[str] = Field(default_factory=list)
     # Seed csTransferCallAcd(queueId): the number a call is transferred to for each queue id (issue 9).

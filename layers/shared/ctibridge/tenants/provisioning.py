@@ -2,6 +2,11 @@
 
 Secrets are generated here (256-bit, URL-safe) unless given, written to Secrets Manager before the
 table (a tenant never exists without its secrets), and handed back once to be shown to the operator.
+
+Revoking sessions (an agent's, by removing it, or by making the tenant inactive) also closes the
+webphone tabs they opened (``ctibridge.realtime.revocation``): told ``session.revoked`` and closed
+through the WebSocket API's @connections endpoint (``websocket_callback_url``, the stack's Output
+``WebSocketCallbackUrl``). Without that endpoint the tabs are only forgotten: no more popups reach them.
 """
 
 import secrets as _random
@@ -13,6 +18,8 @@ from pydantic import SecretStr
 
 from ctibridge.auth import crm_jwt
 from ctibridge.errors import BadRequest
+from ctibridge.realtime.messages import RevokedReason
+from ctibridge.settings import overridden
 from ctibridge.tenants.models import Agent, DeviceType, Tenant, TenantSecrets, normalize_domain
 from ctibridge.tenants.repository import (
     AgentNotFound,
@@ -65,9 +72,11 @@ class CreatedTenant:
 class TenantAdmin:
     """Tenants and agents of one table and stage (the stage names the secrets)."""
 
-    def __init__(self, table_name: str, stage: str) -> None:
+    def __init__(self, table_name: str, stage: str, *, websocket_callback_url: str | None = None) -> None:
         self.repository = TenantRepository(table_name)
         self.secret_store = SecretStore(stage)
+        # Where to close revoked sessions' tabs; None: this process's WEBSOCKET_CALLBACK_URL, if any.
+        self.websocket_callback_url = websocket_callback_url
 
     # ------------------------------------------------------------ tenants
 
@@ -121,12 +130,20 @@ class TenantAdmin:
         return tenant_secrets
 
     def update_tenant(self, customer: str, **changes: Any) -> Tenant:
-        return self.repository.update_tenant(customer, changes)
+        """Change a tenant's profile; if that leaves it inactive, its agents' open tabs are closed."""
+        tenant = self.repository.update_tenant(customer, changes)
+        if {"status", "expiry_date"} & changes.keys() and not tenant.is_active():
+            self._end_tabs(customer, None, "tenant_inactive")
+        return tenant
 
     def expire(self, customer: str, on: date | None = None) -> Tenant:
-        """Expire now (status ``expired``), or schedule: the tenant works through the day ``on``."""
+        """Expire now (status ``expired``), or schedule: the tenant works through the day ``on``.
+
+        Expiring now closes the agents' open tabs. A scheduled expiry does not (nothing runs on that
+        day): the sessions stop working then, so tabs are refused at their next reconnect or refresh.
+        """
         changes: dict[str, Any] = {"status": "expired"} if on is None else {"expiry_date": on}
-        return self.repository.update_tenant(customer, changes)
+        return self.update_tenant(customer, **changes)
 
     def rotate_key(self, customer: str, kind: KeyKind = "jwt", *, keep_old: bool = False) -> str:
         """Replace one of the tenant's keys; answers the new value (shown once).
@@ -199,16 +216,33 @@ class TenantAdmin:
             self._set_sip_password(customer, self.read_secrets(customer), ipphone, sip_password)
         if revoke_sessions:
             agent = self.repository.bump_session_epoch(customer, ipphone)
+            self._end_tabs(customer, ipphone, "revoked")
         return agent
 
     def remove_agent(self, customer: str, ipphone: str) -> None:
-        """Remove an agent: its sessions stop working at once, its SIP password is forgotten."""
+        """Remove an agent: its sessions stop working at once (its open tabs are closed), its SIP
+        password is forgotten.
+        """
         if not self.repository.delete_agent(customer, ipphone):
             raise AgentNotFound(f"Agent {ipphone!r} not found.")
+        self._end_tabs(customer, ipphone, "agent_removed")
         current = self.secret_store.read(customer)
         if current is not None and ipphone in current.sip_passwords:
             passwords = {k: v for k, v in current.sip_passwords.items() if k != ipphone}
             self.secret_store.write(customer, current.model_copy(update={"sip_passwords": passwords}))
+
+    def _end_tabs(self, customer: str, ipphone: str | None, reason: RevokedReason) -> int:
+        """Close the open tabs of an agent (``ipphone``) or of the whole tenant (None); never raises."""
+        # Imported here: the real-time modules import the tenants package (and cost the CLI's start).
+        from ctibridge.realtime import revocation
+
+        given = {"table_name": self.repository.table_name, "stage": self.secret_store.stage}
+        if self.websocket_callback_url:
+            given["websocket_callback_url"] = self.websocket_callback_url
+        with overridden(**given):
+            if ipphone is None:
+                return revocation.end_tenant(customer, reason)
+            return revocation.end_agent(customer, ipphone, reason)
 
     def _set_sip_password(self, customer: str, current: TenantSecrets, ipphone: str, password: str) -> None:
         passwords = {**current.sip_passwords, ipphone: SecretStr(password)}
