@@ -434,6 +434,16 @@ def main(argv: list[str] | None = None) -> int:
             "call_log_dynamodb_calls_per_webhook": round(own_per_webhook, 3),
             "dynamodb_by_item_family": families,
             "queue_consumers_dynamodb_calls_per_webhook": followups,
+            # Every AWS operation per webhook, by the function that made it (SQS sends included).
+            "aws_operations_per_webhook": {
+                name: {
+                    operation: round(n / run.webhooks, 3)
+                    for operation, n in sorted(figures["operations"].items())
+                }
+                for name, figures in sorted(counts["by_function"].items())
+            }
+            if run.webhooks
+            else {},
             "queues_drained": drained,
             "calls_sent": args.calls,
             "calls_stored": stored,

@@ -1,4 +1,7 @@
-"""moto's server in a child process: the local stand-in for DynamoDB, S3, SQS and Secrets Manager."""
+"""moto's server in a child process: the local stand-in for DynamoDB, S3, SQS and Secrets Manager.
+
+The child runs ``moto_server.py``: moto's own server with one performance fix to its transactions.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +46,15 @@ class MotoServer:
             pass  # free, as it should be
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            # moto's server with O(items) transactions (see moto_server.py), run as a script.
+            [
+                sys.executable,
+                str(Path(__file__).with_name("moto_server.py")),
+                "-H",
+                self.host,
+                "-p",
+                str(self.port),
+            ],
             stdout=log,
             stderr=log,
         )

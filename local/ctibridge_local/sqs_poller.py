@@ -37,8 +37,16 @@ def to_lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
+# Lambda's SQS event source starts with five concurrent pollers and scales from there (capped by the
+# mapping's ScalingConfig.MaximumConcurrency); locally three keep one slow batch from holding up the
+# others without swamping a 2-CPU machine. FIFO queues get one: SQS never hands out a message group's next
+# message while one of the group is in flight, but moto does to a second receiver, which would break the
+# per-call order the FIFO queue is there for.
+MAX_LOCAL_WORKERS = 3
+
+
 class QueuePoller:
-    """One event-source mapping, polling on its own thread until stopped."""
+    """One event-source mapping, polling on a few threads until stopped."""
 
     def __init__(
         self,
@@ -54,14 +62,21 @@ class QueuePoller:
         self.queue_arn = queue_arn
         self._sqs = boto3.session.Session(region_name=REGION).client("sqs", endpoint_url=endpoint_url)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{mapping.function}", daemon=True)
+        workers = 1 if queue_url.endswith(".fifo") else MAX_LOCAL_WORKERS
+        workers = min(workers, mapping.maximum_concurrency or workers)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"sqs-{mapping.function}-{n}", daemon=True)
+            for n in range(workers)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -56,6 +56,11 @@ class HttpRoute:
         return f"{self.method} {self.path}"
 
 
+def _maximum_concurrency(properties: dict[str, Any]) -> int | None:
+    value = (properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
+    return int(value) if value is not None else None
+
+
 @dataclass(frozen=True)
 class QueueMapping:
     function: str
@@ -63,6 +68,7 @@ class QueueMapping:
     batch_size: int
     partial_failures: bool
     maximum_batching_window: int
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
 
 
 @dataclass
@@ -135,6 +141,7 @@ def parse(path: Path = TEMPLATE_PATH) -> Template:
                         batch_size=int(eprops.get("BatchSize", 10)),
                         partial_failures="ReportBatchItemFailures" in eprops.get("FunctionResponseTypes", []),
                         maximum_batching_window=int(eprops.get("MaximumBatchingWindowInSeconds", 0)),
+                        maximum_concurrency=_maximum_concurrency(eprops),
                     )
                 )
 
