@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
     parser.add_argument(
         "--count-aws-calls", action="store_true", help="count AWS calls at {web}/_local/aws-calls (bench)"
     )
+    parser.add_argument(
+        "--fault-proxy",
+        action="store_true",
+        help="route the functions' AWS calls through a proxy that can fail them: {web}/_local/aws-faults",
+    )
     parser.add_argument("--no-seed", action="store_true", help="don't create the demo tenant")
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH, help="SAM template to serve")
     parser.add_argument(
@@ -50,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
         moto_port=args.moto_port,
         pbx_port=args.pbx_port,
         count_aws_calls=args.count_aws_calls,
+        fault_proxy=args.fault_proxy,
         seed_demo=not args.no_seed,
         template_path=args.template.resolve(),
         parameters=dict(p.split("=", 1) for p in args.param),
@@ -67,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # SIGUSR1 simulates a restart of the WebSocket service (clients must reconnect).
     signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=stack.restart_websocket).start())
+    faults = (
+        f"\n  AWS faults     {stack.web_url}/_local/aws-faults (functions → {stack.fault_proxy.url} → moto)"
+        if stack.fault_proxy
+        else ""
+    )
     print(
         f"""
   {READY_LINE} ({time.monotonic() - started:.1f} s)
@@ -76,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
   @connections   {stack.callback_url}/@connections/{{connectionId}}
   Webphone       {stack.web_url}
   Demo CRM       {stack.web_url}/demo-crm/
-  AWS (moto)     {stack.moto.url}
+  AWS (moto)     {stack.moto.url}{faults}
   PBX simulator  {stack.pbx_url}
 
   Press Ctrl-C to stop.

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from ctibridge_local import (
     aws_calls,
     dev_login,
+    fault_proxy,
     http_gateway,
     openapi,
     pbx_simulator,
@@ -54,6 +55,9 @@ class StackConfig:
     moto_log: Path | None = None
     # Count the functions' AWS calls (botocore hooks), served at {web_url}/_local/aws-calls (bench).
     count_aws_calls: bool = False
+    # Put a fault proxy between the functions and moto, switched at {web_url}/_local/aws-faults (the
+    # hardening tests make AWS down or throttling with it; see fault_proxy).
+    fault_proxy: bool = False
 
 
 class LocalStack:
@@ -64,6 +68,7 @@ class LocalStack:
         self.stage = config.parameters.get("Stage") or self.template.parameter_defaults().get("Stage", "dev")
         self.names = self._local_names()
         self.functions: Functions | None = None
+        self.fault_proxy: fault_proxy.FaultProxyProcess | None = None
         self.websocket: ws_gateway.WebSocketGateway | None = None
         self.pollers: list[QueuePoller] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,9 +133,21 @@ class LocalStack:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.moto.start()
+        aws_endpoint = self.moto.url
+        if self.config.fault_proxy:
+            # The whole process's AWS_ENDPOINT_URL is the proxy, so every client the functions create,
+            # whenever and however (ctibridge.aws, Powertools' secrets provider, a cached one), goes
+            # through it: none can slip past a fault. The stack's own plumbing passes moto's URL
+            # explicitly and stays direct: creating the resources, and the SQS pollers, which stand in
+            # for Lambda's event-source mappings (AWS's machinery, not our code): they keep handing
+            # messages to the functions, which meet the fault as they would on AWS. Demo seeding runs
+            # before any fault can be switched on, so it may go through the proxy (in pass mode).
+            self.fault_proxy = fault_proxy.FaultProxyProcess(self.config.host, self.moto.host, self.moto.port)
+            self.fault_proxy.start()
+            aws_endpoint = self.fault_proxy.url
         os.environ.update(
             {
-                "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_ENDPOINT_URL": aws_endpoint,
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AWS_DEFAULT_REGION": REGION,
@@ -169,6 +186,8 @@ class LocalStack:
             server.should_exit = True
         if self._thread:
             self._thread.join(timeout=10)
+        if self.fault_proxy is not None:
+            self.fault_proxy.stop()
         self.moto.stop()
 
     def function_environment(self) -> dict[str, str]:
@@ -228,6 +247,11 @@ class LocalStack:
                 *(
                     [Route("/_local/aws-calls", aws_calls.endpoint, methods=["GET", "DELETE"])]
                     if self.config.count_aws_calls
+                    else []
+                ),
+                *(
+                    [Route("/_local/aws-faults", self.fault_proxy.endpoint, methods=["GET", "PUT"])]
+                    if self.fault_proxy is not None
                     else []
                 ),
                 # LOCAL ONLY: demo login tokens for the webphone (never deployed; see dev_login).

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 
 from tests.support.ports import free_port
 
@@ -47,6 +48,15 @@ class RunningStack:
     def restart_websocket(self) -> None:
         """Ask the stack to drop all WebSocket clients and restart its WebSocket server."""
         self.process.send_signal(signal.SIGUSR1)
+
+    def aws_faults(self, mode: str | None = None, **options: float) -> dict[str, Any]:
+        """The fault proxy's state (a stack started with ``--fault-proxy``); with ``mode``, switch it
+        first: ``pass``, ``down``, ``throttle`` or ``slow`` (``delay_seconds=``)."""
+        url = f"{self.web_url}/_local/aws-faults"
+        answer = httpx.put(url, json={"mode": mode, **options}, timeout=15) if mode else httpx.get(url)
+        answer.raise_for_status()
+        state: dict[str, Any] = answer.json()
+        return state
 
     def stop(self) -> None:
         if self.process.poll() is None:

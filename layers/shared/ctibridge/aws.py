@@ -21,8 +21,10 @@ def _session() -> tuple[Any, Any]:
     import botocore.session
     from botocore.config import Config
 
-    # Short timeouts: a webhook must answer the PBX in well under its own timeout (often 5 s).
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    # Short timeouts and one retry: a webhook must answer the PBX well within its own timeout (often
+    # 5 s) and the function's (6 s), even when AWS fails; a 503 then makes the PBX retry, which is the
+    # retry that matters. (botocore's max_attempts counts retries: 3 meant four tries and ~7 s of backoff.)
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2})
     # One botocore session for every client and resource: its service models and credentials are
     # loaded once, so a new thread's resource costs microseconds, not a fresh session's ~50 ms.
     return boto3.session.Session(botocore_session=botocore.session.get_session()), config

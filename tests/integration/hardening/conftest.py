@@ -1,6 +1,7 @@
 """A local stack of its own for the hardening tests (contract, security, faults, load), with the
 settings that let a test watch retries happen: CRM deliveries and recordings back off from 1 s, a CRM
-read times out after 1 s, a recording over 1 MiB is refused."""
+read times out after 1 s, a recording over 1 MiB is refused; and with the fault proxy between the functions
+and moto (``--fault-proxy``), in pass mode unless a test makes AWS fail (``stack.aws_faults(...)``)."""
 
 from collections.abc import Iterator
 
@@ -20,7 +21,8 @@ HARDENED_ENV = {
 
 @pytest.fixture(scope="session")
 def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    args = [arg for name, value in HARDENED_ENV.items() for arg in ("--env", f"{name}={value}")]
+    args = ["--fault-proxy"]
+    args += [arg for name, value in HARDENED_ENV.items() for arg in ("--env", f"{name}={value}")]
     running = start_stack(tmp_path_factory.mktemp("hardened"), *args)
     try:
         with stack_environment(running):

@@ -1,8 +1,8 @@
 """Faults on the real local stack: the WebSocket service restarting, a CRM timing out, a recording server
 answering garbage or huge files. Nothing the PBX sent may be lost, and the PBX is never kept waiting.
 
-(AWS itself failing during a webhook is tested in tests/unit/hardening/test_backend_faults.py, where the
-botocore errors can be injected precisely.)
+(AWS itself failing during a webhook is tested in test_aws_outage.py, through the stack's fault proxy, and
+in tests/unit/hardening/test_backend_faults.py, where one operation's botocore errors can be injected.)
 """
 
 from __future__ import annotations
