@@ -4,7 +4,8 @@ A small instrumented run on the local stack (``--count-aws-calls``: every AWS AP
 make is counted by botocore hooks) sends ``--calls`` calls, each as a PBX does it: ``incoming_call``, then
 ``call_answered`` with a recording URL (a real WAV served on loopback), to an agent with an open
 WebSocket tab, for a tenant that forwards its events to a CRM. Counted per call: HTTP API requests,
-Lambda invocations (webhooks + one per SQS message: recording jobs and CRM deliveries), WebSocket
+Lambda invocations (webhooks + one per SQS message: recording jobs, agents' call-state jobs (batched
+by up to 10 on AWS: an upper bound) and CRM deliveries), WebSocket
 messages (``PostToConnection``), DynamoDB reads and writes, SQS requests, S3 PUTs, Secrets Manager reads,
 and the bytes of log lines the functions print. What one run cannot see is a stated assumption (below):
 Lambda billed duration, the average recording's size and how long it is kept, agent connection minutes.
@@ -227,6 +228,7 @@ async def _calls(stack: Any, tenant: Any, token: str, calls: int, host: str, crm
     return {
         "calls": calls,
         "operations": snapshot["operations"],
+        "sqs_queues": snapshot.get("sqs_queues", {}),
         "crm_requests": len(crm.requests),
         "frames_received": frames,
         "log_bytes_before": log_bytes_before,
@@ -266,6 +268,9 @@ def per_call_counts(measured: dict[str, Any]) -> dict[str, float]:
     writes += 2 * total("dynamodb.", ("TransactWriteItems",))  # transactions cost double
     reads = total("dynamodb.", ("GetItem", "Query", "BatchGetItem"))
     sqs_sends = total("sqs.", ("SendMessage", "SendMessageBatch"))
+    queues: dict[str, int] = measured.get("sqs_queues", {})
+    fifo_sends = sum(v for k, v in queues.items() if k.startswith("SendMessage") and k.endswith(" fifo"))
+    fifo_share = fifo_sends / sqs_sends if sqs_sends else 0.0
     # The local pollers' empty receives are not what Lambda's event source mapping does; count one
     # receive and one delete per message (batch size 1), plus the workers' visibility changes.
     sqs_requests = 3 * sqs_sends + total("sqs.", ("ChangeMessageVisibility",))
@@ -276,9 +281,9 @@ def per_call_counts(measured: dict[str, Any]) -> dict[str, float]:
         "websocket_messages": total("apigatewaymanagementapi.", ("PostToConnection",)) / n,
         "dynamodb_writes": writes / n,
         "dynamodb_reads": reads / n,
-        # The delivery queue is FIFO; the recording queue standard: split by what each call sends
-        "sqs_requests_fifo": sqs_requests / n * (2 / 3) if sqs_sends else 0.0,
-        "sqs_requests_standard": sqs_requests / n * (1 / 3) if sqs_sends else 0.0,
+        # The delivery queue is FIFO; the recording and call-state queues standard (counted by queue URL)
+        "sqs_requests_fifo": sqs_requests / n * fifo_share,
+        "sqs_requests_standard": sqs_requests / n * (1 - fifo_share),
         "s3_puts": total("s3.", ("PutObject", "CreateMultipartUpload", "UploadPart")) / n,
         "s3_gets": total("s3.", ("GetObject",)) / n,
         "recordings_stored": total("s3.", ("PutObject",)) / n,

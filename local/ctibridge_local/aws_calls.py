@@ -35,6 +35,7 @@ _by_function: defaultdict[str, Counter[str]] = defaultdict(Counter)  # function 
 _function_families: defaultdict[str, Counter[str]] = defaultdict(Counter)
 _function: ContextVar[str] = ContextVar("ctibridge_local.function", default="(stack)")
 _installed = False
+_SQS = "sqs:"  # family keys of SQS calls ("sqs:SendMessage fifo"), apart from DynamoDB's
 _STARTED = "ctibridge_local.started"
 _FAMILY = "ctibridge_local.family"
 
@@ -61,6 +62,16 @@ def _dynamodb_family(params: dict[str, Any] | None) -> str:
     return key_family(partition) if partition else "?"
 
 
+def _sqs_queue_kind(params: dict[str, Any] | None) -> str:
+    """``fifo`` or ``standard``: SQS prices the two differently."""
+    body = (params or {}).get("body") or b""
+    try:
+        url = json.loads(body).get("QueueUrl", "") if body else ""
+    except (ValueError, AttributeError):
+        url = ""
+    return "fifo" if str(url).endswith(".fifo") else "standard"
+
+
 def _before(
     event_name: str = "", params: dict[str, Any] | None = None, context: Any = None, **kwargs: Any
 ) -> None:
@@ -70,6 +81,8 @@ def _before(
     family = None
     if operation.startswith("dynamodb."):
         family = f"{operation.split('.', 1)[1]} {_dynamodb_family(params)}"
+    elif operation.startswith("sqs."):
+        family = f"{_SQS}{operation.split('.', 1)[1]} {_sqs_queue_kind(params)}"
     function = _function.get()
     with _lock:
         _counts[operation] += 1
@@ -135,14 +148,19 @@ def snapshot() -> dict[str, Any]:
             name: {
                 "operations": ops,
                 "services": _services(ops),
-                "dynamodb_families": function_families.get(name, {}),
+                "dynamodb_families": {
+                    f: n for f, n in function_families.get(name, {}).items() if not f.startswith(_SQS)
+                },
             }
             for name, ops in by_function.items()
         },
         "dynamodb_families": {
             family: {"calls": n, "total_ms": round(family_ms.get(family, 0.0), 1)}
             for family, n in families.items()
+            if not family.startswith(_SQS)
         },
+        # SQS calls by operation and queue kind ("SendMessage fifo": n), for the cost model.
+        "sqs_queues": {f.removeprefix(_SQS): n for f, n in families.items() if f.startswith(_SQS)},
     }
 
 

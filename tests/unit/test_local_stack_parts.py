@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from ctibridge_local import aws_calls
 from ctibridge_local.http_gateway import RouteTable
 from ctibridge_local.resolve import LocalNames
 from ctibridge_local.template import HttpRoute, parse
@@ -105,3 +107,30 @@ def test_websocket_route_selection(body: str, expected: str) -> None:
 
 def test_websocket_without_default_route_selects_nothing() -> None:
     assert select_route("$request.body.action", '{"action": "x"}', {"ping"}) is None
+
+
+def test_aws_call_counts_are_kept_by_function_and_sqs_queue_kind() -> None:
+    # Given the counters fed as botocore's before-call hook feeds them, from two functions
+    aws_calls.reset()
+    fifo = {"body": json.dumps({"QueueUrl": "http://moto/123/ctibridge-dev-deliveryqueue.fifo"}).encode()}
+    standard = {"body": json.dumps({"QueueUrl": "http://moto/123/ctibridge-dev-callstatequeue"}).encode()}
+    update = {"body": json.dumps({"Key": {"PK": {"S": "TENANT#demo#CALL#1.2"}}}).encode()}
+    with aws_calls.invoking("PbxWebhookFunction"):
+        aws_calls._before("before-call.dynamodb.UpdateItem", update, {})
+        aws_calls._before("before-call.sqs.SendMessage", standard, {})
+        aws_calls._before("before-call.sqs.SendMessage", fifo, {})
+    aws_calls._before("before-call.sqs.ReceiveMessage", standard, {})  # the stack's own poller
+    # When the figures are read
+    counts = aws_calls.snapshot()
+    aws_calls.reset()
+    # Then each call is its function's, DynamoDB calls by item family, SQS calls by queue kind
+    webhook = counts["by_function"]["PbxWebhookFunction"]
+    assert webhook["services"] == {"dynamodb": 1, "sqs": 2}
+    assert webhook["dynamodb_families"] == {"UpdateItem TENANT#*#CALL#*": 1}
+    assert counts["by_function"]["(stack)"]["operations"] == {"sqs.ReceiveMessage": 1}
+    assert set(counts["dynamodb_families"]) == {"UpdateItem TENANT#*#CALL#*"}
+    assert counts["sqs_queues"] == {
+        "SendMessage standard": 1,
+        "SendMessage fifo": 1,
+        "ReceiveMessage standard": 1,
+    }
