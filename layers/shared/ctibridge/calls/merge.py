@@ -35,10 +35,7 @@ from typing import Any
 
 from ctibridge import keys
 from ctibridge.calls.models import (
-    DIALING,
-    RINGING,
     CallEvent,
-    EventKind,
     format_timestamp,
     format_utc_seconds,
 )
@@ -107,7 +104,7 @@ def plan(tenant_id: str, event: CallEvent) -> UpdatePlan:
         }
         assignments += [
             _gap(RING, _compact(ring)),
-            _gap("status", DIALING if event.kind is EventKind.OUTGOING else RINGING),
+            _gap("status", event.kind.ring_status),
             Assignment(RANG_EXTENSIONS, frozenset({event.extension}), Mode.ADD_TO_SET),
             _gap("GSI1SK", sort_key),
             *(_gap(name, value) for name, value in index_pks.items()),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,16 @@ class EventKind(StrEnum):
     @property
     def is_ring(self) -> bool:
         return self is not EventKind.ANSWERED
+
+    @property
+    def direction(self) -> Direction | None:
+        """The direction a ring event gives its call; a call log says none."""
+        return {EventKind.INCOMING: Direction.INBOUND, EventKind.OUTGOING: Direction.OUTBOUND}.get(self)
+
+    @property
+    def ring_status(self) -> str | None:
+        """A call's status while only this ring event is known (None for a call log)."""
+        return {EventKind.INCOMING: RINGING, EventKind.OUTGOING: DIALING}.get(self)
 
 
 class Direction(StrEnum):
@@ -87,6 +98,23 @@ class CallEvent:
     recording: str | None = None  # http(s) URL, None when the PBX sent none
     userfield: str | None = None
 
+    def direction_of(self, call: CallRecord | None) -> Direction | None:
+        """The call's direction: this ring event's own, else the stored call's (a call log has none)."""
+        return self.kind.direction or (call.direction if call is not None else None)
+
+    @property
+    def public_recording(self) -> str | None:
+        """The recording URL without credentials a PBX may embed: they are for us, not for agents' screens
+        or the CRM."""
+        if not self.recording:
+            return None
+        parts = urlsplit(self.recording)
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
     @property
     def event_id(self) -> str:
         """Identity of the event's content, not of its delivery: a PBX retry has the same id.
@@ -110,7 +138,7 @@ class CallEvent:
         return f"{self.kind.value}:{digest[:20]}"
 
 
-_DIRECTIONS = {EventKind.INCOMING.value: Direction.INBOUND, EventKind.OUTGOING.value: Direction.OUTBOUND}
+_DIRECTIONS = {kind.value: kind.direction for kind in EventKind if kind.direction}
 _LOG_ONLY = ("calldate", "calldate_local", "duration", "billsec", "status_raw", "userfield", "recording_url")
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ctibridge.calls.models import CallEvent, CallRecord, EventKind
 from ctibridge.delivery.models import EventType, OutboundEvent, event_id
@@ -36,33 +35,16 @@ _TYPES: dict[EventKind, EventType] = {
 SEED_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # the seed's "Y-m-d H:i:s"
 
 
-def _without_credentials(url: str | None) -> str | None:
-    """A PBX recording URL may embed its credentials: they are for us, not for the CRM."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-
-
 def from_call_event(tenant: Tenant, event: CallEvent, call: CallRecord | None = None) -> OutboundEvent:
     """The CRM event of a stored PBX event (``call`` is the call as stored, for its direction)."""
     event_type = _TYPES[event.kind]
-    if event.kind is EventKind.INCOMING:
-        direction: str | None = "inbound"
-    elif event.kind is EventKind.OUTGOING:
-        direction = "outbound"
-    else:
-        direction = call.direction.value if call is not None and call.direction else None
+    direction = event.direction_of(call)
     data: dict[str, Any] = {
         "callid": event.callid,
         "phone": event.phone,
         "phone_e164": event.phone_e164,
         "extension": event.extension,
-        "direction": direction,
+        "direction": direction.value if direction else None,
     }
     if event.kind is EventKind.ANSWERED:
         calldate = event.calldate
@@ -76,7 +58,7 @@ def from_call_event(tenant: Tenant, event: CallEvent, call: CallRecord | None = 
                 "billsec": event.billsec or 0,
                 "status": event.status,
                 "status_raw": event.status_raw,
-                "recording": _without_credentials(event.recording),
+                "recording": event.public_recording,
                 "userfield": event.userfield,
             }
         )

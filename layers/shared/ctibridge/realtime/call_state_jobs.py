@@ -14,11 +14,10 @@ have been lost between the call write and SQS).
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from ctibridge import aws
+from ctibridge.calls.models import Direction
 from ctibridge.click2call import service as click2call
 from ctibridge.observability import logger
 from ctibridge.realtime import presence
@@ -34,7 +33,7 @@ class CallStateJob(BaseModel):
     kind: presence.CallEventKind
     callid: str = Field(min_length=1, max_length=128)
     phone: str | None = None
-    direction: Literal["inbound", "outbound"] | None = None
+    direction: Direction | None = None
     # The call log's, for ``ended``: a click-to-call token in userfield closes that request.
     userfield: str | None = None
     status: str | None = None

@@ -25,11 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from ctibridge.auth.api_keys import TenantExpired
-from ctibridge.calls.models import DIALING, RINGING, CallEvent, CallRecord, EventKind, RecordingState
+from ctibridge.calls.models import CallEvent, CallRecord, EventKind, RecordingState
 from ctibridge.calls.repository import repository as call_repository
 from ctibridge.delivery import hooks as crm_delivery
 from ctibridge.errors import CtiError, NotFound
@@ -46,11 +45,6 @@ _PUBLISH_KIND: dict[EventKind, CallEventKind] = {
     EventKind.INCOMING: "ringing",
     EventKind.OUTGOING: "outgoing",
     EventKind.ANSWERED: "ended",
-}
-
-_DIRECTION: dict[EventKind, Literal["inbound", "outbound"]] = {
-    EventKind.INCOMING: "inbound",
-    EventKind.OUTGOING: "outbound",
 }
 
 
@@ -137,18 +131,6 @@ def _handle(kind: EventKind, customer: str, event: Mapping[str, Any]) -> Webhook
     return WebhookResult(callid=call_event.callid, duplicate=not result.new, call=call)
 
 
-def _public_url(url: str | None) -> str | None:
-    """``url`` without credentials, for agents' screens."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-
-
 def _call_state_job(tenant_id: str, event: CallEvent, call: CallRecord) -> call_state_jobs.CallStateJob:
     ended = event.kind is EventKind.ANSWERED
     return call_state_jobs.CallStateJob(
@@ -157,7 +139,7 @@ def _call_state_job(tenant_id: str, event: CallEvent, call: CallRecord) -> call_
         kind=_PUBLISH_KIND[event.kind],
         callid=event.callid,
         phone=event.phone,
-        direction=_DIRECTION.get(event.kind) or (call.direction.value if call.direction else None),
+        direction=event.direction_of(call),
         userfield=event.userfield if ended else None,
         status=event.status if ended else None,
     )
@@ -171,9 +153,8 @@ def _publish(tenant_id: str, event: CallEvent, call: CallRecord | None) -> SentP
         "phone": event.phone,
         "phone_e164": event.phone_e164,
         "extension": event.extension,
-        "direction": _DIRECTION.get(event.kind)
-        or (call.direction.value if call and call.direction else None),
-        "status": call.status if call else (DIALING if event.kind is EventKind.OUTGOING else RINGING),
+        "direction": direction.value if (direction := event.direction_of(call)) else None,
+        "status": call.status if call else event.kind.ring_status,
     }
     if event.kind is EventKind.ANSWERED:
         data.update(
@@ -181,7 +162,7 @@ def _publish(tenant_id: str, event: CallEvent, call: CallRecord | None) -> SentP
                 "calldate": call.calldate if call else None,
                 "duration": event.duration,
                 "billsec": event.billsec,
-                "recording": _public_url(event.recording),
+                "recording": event.public_recording,
                 "userfield": event.userfield,
             }
         )
