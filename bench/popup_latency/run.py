@@ -47,6 +47,7 @@ from jwt.warnings import InsecureKeyLengthWarning  # noqa: E402
 from websockets.sync.client import connect as sync_connect  # noqa: E402
 from websockets.sync.server import serve as sync_serve  # noqa: E402
 
+from tests.support.hardening import stack_environment  # noqa: E402
 from tests.support.local_stack import REGION, RunningStack, start_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "popup_latency.json"
@@ -150,23 +151,14 @@ class Floor:
 
 def seed_agents(stack: RunningStack, agents: int) -> list[str]:
     """The bench tenant with ``agents`` agents, through the tenants module against the stack's moto."""
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": stack.moto_url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": REGION,
-            "TABLE_NAME": stack.table_name,
-            "STAGE": stack.stage,
-        }
-    )
     from ctibridge.tenants.provisioning import TenantAdmin
 
-    admin = TenantAdmin(stack.table_name, stack.stage)
-    admin.create_tenant(TENANT, TENANT, jwt_access_key=ACCESS_KEY, pbx_secret=PBX_SECRET, timezone="UTC")
     extensions = [str(2000 + index) for index in range(1, agents + 1)]
-    for extension in extensions:
-        admin.add_agent(TENANT, extension, sip_password=f"sip-{extension}")
+    with stack_environment(stack):
+        admin = TenantAdmin(stack.table_name, stack.stage)
+        admin.create_tenant(TENANT, TENANT, jwt_access_key=ACCESS_KEY, pbx_secret=PBX_SECRET, timezone="UTC")
+        for extension in extensions:
+            admin.add_agent(TENANT, extension, sip_password=f"sip-{extension}")
     return extensions
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,20 +29,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ctibridge_local.moto_backend import wait_for_port
 from tests.support.ports import free_port
 
 HOST = "127.0.0.1"
-
-
-def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on {host}:{port}")
 
 
 @dataclass(frozen=True)
@@ -174,7 +163,7 @@ class CrmServer:
         thread = threading.Thread(target=server.run, name=f"crm-{self.port}", daemon=True)
         thread.start()
         self._server, self._thread = server, thread
-        wait_for_port(HOST, self.port)
+        wait_for_port(HOST, self.port, timeout=10.0)
         return self
 
     def _shutdown(self) -> None:
