@@ -43,39 +43,6 @@ def recording_stored(
     return enqueue_event(tenant, event)
 
 
-def click_to_call_result(
-    tenant_id: str,
-    request_id: str,
-    *,
-    extension: str,
-    phone: str,
-    status: str,
-    userfield: str | None = None,
-    callid: str | None = None,
-    error: str | None = None,
-    sip_code: int | None = None,
-) -> int:
-    """A click-to-call request reached ``status`` (dialing, ringing, answered, ended, failed).
-
-    One event per status: calling this again for the same request and status is harmless (same id).
-    """
-    tenant = repository.get_by_customer(tenant_id)
-    if tenant is None or not tenant.crm_endpoints:
-        return 0
-    event = events.click_to_call_result(
-        tenant_id,
-        request_id,
-        extension=extension,
-        phone=phone,
-        status=status,
-        userfield=userfield,
-        callid=callid,
-        error=error,
-        sip_code=sip_code,
-    )
-    return enqueue_event(tenant, event)
-
-
 def click_to_call_changed(request: OutboundRequest | None) -> None:
     """A click-to-call request moved on (what ``click2call.repository.advance`` answers; None: it did
     not). Never raises: the call goes on whatever happens to the CRM's copy, and the CRM can still
@@ -84,7 +51,11 @@ def click_to_call_changed(request: OutboundRequest | None) -> None:
     if request is None:
         return
     try:
-        click_to_call_result(
+        tenant = repository.get_by_customer(request.tenant_id)
+        if tenant is None or not tenant.crm_endpoints:
+            return
+        # One event per status: a repeat for the same request and status is harmless (same id).
+        event = events.click_to_call_result(
             request.tenant_id,
             request.request_id,
             extension=request.extension,
@@ -95,5 +66,6 @@ def click_to_call_changed(request: OutboundRequest | None) -> None:
             error=request.error_code,
             sip_code=request.sip_code,
         )
+        enqueue_event(tenant, event)
     except Exception:
         logger.exception("click-to-call result not queued for the CRM")
