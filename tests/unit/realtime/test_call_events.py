@@ -65,7 +65,7 @@ def crm(monkeypatch: pytest.MonkeyPatch, admin: TenantAdmin) -> Iterator[dict[st
 
 def test_ringing_pops_up_in_every_tab_of_the_extension_only(tabs: FakeManagementApi) -> None:
     # When the PBX says a call rings 101 of demo
-    call_events.publish_call_event("demo", "101", "ringing", _event())
+    call_events.send_popup("demo", "101", "ringing", _event()).follow_up()
     # Then both tabs of demo/101 get call.ringing with the call's fields
     for tab in ("a", "b"):
         popup = tabs.last(tab)
@@ -89,12 +89,12 @@ def test_ringing_pops_up_in_every_tab_of_the_extension_only(tabs: FakeManagement
 
 def test_ended_and_outgoing_calls_reach_the_tabs_with_their_data(tabs: FakeManagementApi) -> None:
     # When a call ends (seed 004 call_answered), with its log
-    call_events.publish_call_event(
+    call_events.send_popup(
         "demo",
         "101",
         "ended",
         _event(callid="c-1", status="ANSWERED", duration=23, billsec=11, recording="https://pbx/r.wav"),
-    )
+    ).follow_up()
     # Then every tab of the agent gets call.ended with the log's figures
     ended = tabs.last("a")
     assert ended["type"] == "call.ended"
@@ -105,26 +105,26 @@ def test_ended_and_outgoing_calls_reach_the_tabs_with_their_data(tabs: FakeManag
         "https://pbx/r.wav",
     )
     # When the agent dials out from the IP phone
-    call_events.publish_call_event("demo", "101", "outgoing", _event(callid="c-2", direction="outbound"))
+    call_events.send_popup("demo", "101", "outgoing", _event(callid="c-2", direction="outbound")).follow_up()
     assert tabs.last("b")["type"] == "call.outgoing"
     # And the popups leave the agent's state alone: that is the call-state queue's job
     assert presence.get_state("demo", "101").call.state == "idle"
 
 
 def test_an_invalid_event_is_logged_not_raised(tabs: FakeManagementApi) -> None:
-    call_events.publish_call_event("demo", "101", "ringing", {"phone": "0901"})  # no callid
+    call_events.send_popup("demo", "101", "ringing", {"phone": "0901"}).follow_up()  # no callid
     assert tabs.types("a") == []
 
 
 def test_popup_for_an_agent_with_no_tab_is_a_no_op(tabs: FakeManagementApi) -> None:
-    call_events.publish_call_event("demo", "103", "ringing", _event())
+    call_events.send_popup("demo", "103", "ringing", _event()).follow_up()
     assert all(tabs.types(t) == [] for t in "abcd")
 
 
 def test_the_crm_contact_follows_the_popup(tabs: FakeManagementApi, crm: dict[str, Any]) -> None:
     # Given the tenant has a CRM lookup URL that knows the caller
     # When the call rings
-    call_events.publish_call_event("demo", "101", "ringing", _event())
+    call_events.send_popup("demo", "101", "ringing", _event()).follow_up()
     # Then each tab gets the popup, then (or within it) the contact
     for tab in ("a", "b"):
         frames = tabs.frames[tab]
@@ -150,7 +150,7 @@ def test_a_slow_crm_never_delays_the_popup(tabs: FakeManagementApi, crm: dict[st
     tabs.post_to_connection = timed  # type: ignore[method-assign]
     # When the call rings
     started = time.monotonic()
-    call_events.publish_call_event("demo", "101", "ringing", _event())
+    call_events.send_popup("demo", "101", "ringing", _event()).follow_up()
     returned = time.monotonic() - started
     # Then the popups went out at once, without the contact
     assert max(popup_at.values()) - started < 0.3
@@ -174,13 +174,13 @@ def test_a_failing_crm_costs_only_the_contact(
     tabs: FakeManagementApi, crm: dict[str, Any], status: int, body: Any
 ) -> None:
     crm["status"], crm["body"] = status, body
-    call_events.publish_call_event("demo", "101", "ringing", _event())
+    call_events.send_popup("demo", "101", "ringing", _event()).follow_up()
     assert [f["type"] for f in tabs.frames["a"]] == ["call.ringing"]
 
 
 def test_a_crm_link_that_is_not_a_web_link_is_dropped(tabs: FakeManagementApi, crm: dict[str, Any]) -> None:
     crm["body"] = {"name": "Eve", "url": "javascript:alert(1)"}
-    call_events.publish_call_event("demo", "101", "ringing", _event())
+    call_events.send_popup("demo", "101", "ringing", _event()).follow_up()
     contacts = [f["contact"] for f in tabs.frames["a"] if f.get("contact")]
     assert contacts == [{"name": "Eve", "url": None, "id": None}]
 

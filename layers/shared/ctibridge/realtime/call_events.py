@@ -1,7 +1,7 @@
 """Fan-out of PBX call events to the agent's open tabs (ring popups).
 
-The webhook path calls :func:`send_popup` (a ring, before it stores the event: the phone rings now)
-or :func:`publish_call_event` (a call's end, after). In order:
+The webhook path calls :func:`send_popup` (a ring before it stores the event: the phone rings now; a
+call's end after). In order:
 
 1. for ringing and outgoing calls of a tenant with a ``crm_lookup_url``, the CRM is asked who the
    number is, on another thread;
@@ -160,9 +160,4 @@ def send_popup(tenant_id: str, extension: str, kind: CallEventKind, data: dict[s
     return SentPopup(message=message, delivery=delivery, contact=contact, started=started)
 
 
-def publish_call_event(tenant_id: str, extension: str, kind: CallEventKind, data: dict[str, Any]) -> None:
-    """``send_popup`` and its follow-up: returns once the popup and the contact (if any) are out."""
-    send_popup(tenant_id, extension, kind, data).follow_up()
-
-
-__all__ = ["CallEventKind", "SentPopup", "build_message", "publish_call_event", "send_popup"]
+__all__ = ["CallEventKind", "SentPopup", "build_message", "send_popup"]

@@ -8,9 +8,10 @@ Order of checks, each answering before anything is stored:
 4. unreadable body or invalid field → 400 ``VALIDATION_ERROR`` with ``field`` (413 for oversized
    bodies is answered even earlier, by ``http_errors.resolve``).
 
-Then exactly one DynamoDB write (``CallRepository.record_event``) and, for a new event, the popup to the
-agent's tabs (``realtime.call_events``: one Query for the tabs, concurrent posts). That is the whole
-synchronous cost: two DynamoDB calls. The rest is queued on SQS:
+Then the popup to the agent's tabs (``realtime.call_events``: one Query for the tabs, concurrent posts;
+a ring before the write, the end of a call after it and only when new) and exactly one DynamoDB write
+(``CallRepository.record_event``). That is the whole synchronous cost: two DynamoDB calls. The rest is
+queued on SQS:
 
 * the recording download (``recordings.jobs``), for a call log whose recording is still pending;
 * the agent's call state and the click-to-call request the call log closes (``realtime.call_state_jobs``);
