@@ -378,19 +378,17 @@ def main(argv: list[str] | None = None) -> int:
     dynamodb_calls = int(webhook_function.get("services", {}).get("dynamodb", 0))
     rate = run.webhooks / wall if wall else 0.0
     per_webhook = dynamodb_calls / run.webhooks if run.webhooks else 0.0
+    timed = counts["dynamodb_families"]  # every function's calls of a family, with their total time
+
+    def ms_per_call(family: str) -> float:
+        figures = timed.get(family)
+        return round(figures["total_ms"] / figures["calls"], 2) if figures and figures["calls"] else 0.0
+
     families: dict[str, dict[str, float]] = {
         family: {
             "calls": calls,
             "calls_per_webhook": round(calls / run.webhooks, 3) if run.webhooks else 0.0,
-            "ms_per_call": (
-                round(
-                    counts["dynamodb_families"][family]["total_ms"]
-                    / counts["dynamodb_families"][family]["calls"],
-                    2,
-                )
-                if family in counts["dynamodb_families"]
-                else 0.0
-            ),
+            "ms_per_call": ms_per_call(family),
         }
         for family, calls in sorted(webhook_function.get("dynamodb_families", {}).items())
     }
