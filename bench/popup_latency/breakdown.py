@@ -1,4 +1,5 @@
-"""Where the popup path's CPU goes: each step timed alone, in one process, against moto's in-process mock.
+"""Where the popup path's CPU goes: each step timed alone, in one process, against moto's in-process mock
+(with the local stack's patches, ``ctibridge_local.moto_server``).
 
 Wall-clock latency on a shared machine follows CPU time: a step that needs 40 ms of CPU waits for that
 much CPU whatever else runs. Timed with ``time.process_time`` (this process's CPU, moto's included, as
@@ -52,6 +53,10 @@ def measure(repeat: int) -> dict[str, float]:
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     from moto import mock_aws
+
+    from ctibridge_local import moto_server
+
+    moto_server.install()  # the local stack's moto, whose costs these are
 
     with mock_aws():
         from ctibridge import aws, connections, push

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from ctibridge_local import gc_pauses
 from ctibridge_local.stack import LocalStack, StackConfig
 from ctibridge_local.template import TEMPLATE_PATH
 
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     stack = LocalStack(config)
     stack.start()
+    gc_pauses.keep_pauses_short()  # every handler is imported and warm: freeze all that
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

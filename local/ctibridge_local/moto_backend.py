@@ -1,6 +1,6 @@
 """moto's server in a child process: the local stand-in for DynamoDB, S3, SQS and Secrets Manager.
 
-The child runs ``moto_server.py``: moto's own server with one performance fix to its transactions.
+The child runs ``moto_server.py``: moto's own server without the costs that grow with its tables.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ class MotoServer:
             pass  # free, as it should be
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            # moto's server with O(items) transactions (see moto_server.py), run as a script.
+            # moto's server without its costs that grow with the table (see moto_server.py)
             [
                 sys.executable,
-                str(Path(__file__).with_name("moto_server.py")),
+                "-m",
+                "ctibridge_local.moto_server",
                 "-H",
                 self.host,
                 "-p",

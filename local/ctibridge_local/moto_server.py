@@ -1,27 +1,39 @@
-"""moto's server for the local stack, with its DynamoDB transactions made O(items) instead of O(table).
+"""moto's server for the local stack, with the costs that grow with the table taken out.
 
-moto backs up every table a ``TransactWriteItems`` touches with a ``copy.deepcopy`` of the whole table
-before it runs, so it can roll back. The bridge writes an agent's state in a transaction (its tabs on
-connect and disconnect, its call state on every PBX event), so on the local stack each of those cost
-more the longer the stack had been running: under ``bench/load`` they took two thirds of moto's CPU and
-everything else queued behind them. Here the backup is of the transaction's own items only (at most
-100, as in DynamoDB) and a cancelled transaction puts those back, which is all a rollback needs:
-nothing else was written. Transactions also run one at a time (moto's server is threaded and its
-transactions are not atomic otherwise).
+moto is a faithful mock but not a fast one: three of its habits make every request of a long-running
+local stack slower than the one before, and under ``bench/load`` or ``bench/popup_latency`` everything
+queued behind them. Each patch keeps moto's answers as they were (unit-tested against plain moto):
 
-Run as a script (``python moto_server.py -H host -p port``, what ``MotoServer`` does): it imports
-nothing of the local stack, only moto.
+* Transactions. moto backs up every table a ``TransactWriteItems`` touches with a ``copy.deepcopy`` of
+  the whole table before it runs, so it can roll back. The bridge writes an agent's state in a
+  transaction (its tabs on connect and disconnect, its call state on every PBX event). Here the backup
+  is of the transaction's own items only (at most 100, as in DynamoDB) and a cancelled transaction puts
+  those back, which is all a rollback needs: nothing else was written. Transactions also run one at a
+  time (moto's server is threaded and its transactions are not atomic otherwise).
+* Queries of the table (not of an index). moto lists and sorts every item of the table to find one
+  partition's; DynamoDB, and here the patch, read the partition alone. The ring popup's Query of the
+  agent's tabs is on the webhook's path.
+* Routing. moto's server lists its own package directory (``os.listdir`` and an ``isdir`` per service)
+  on every request, under a global lock, to tell a service name from a host; the listing is cached.
+
+Its collector pauses are kept short as the gateway's are (``gc_pauses``): a full collection walks every
+stored item otherwise. Run as ``python -m ctibridge_local.moto_server -H host -p port`` (what
+``MotoServer`` does): it imports only moto and ``gc_pauses`` of the local stack.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 import threading
 from contextvars import ContextVar
 from typing import Any
 
+from ctibridge_local.gc_pauses import keep_pauses_short
+
 _backing_up = ContextVar("ctibridge_local.moto_transaction", default=False)
+_querying_partition: ContextVar[Any] = ContextVar("ctibridge_local.moto_query_partition", default=None)
 _transactions = threading.Lock()
 
 
@@ -80,14 +92,20 @@ def _restore(backend: Any, saved: list[tuple[str, dict[str, Any], Any]]) -> None
 
 
 def install() -> None:
-    """Patch moto's DynamoDB backend in this process (idempotent)."""
+    """Patch moto in this process (idempotent)."""
     from moto.dynamodb import models
     from moto.dynamodb.models.table import Table
 
     if getattr(models.DynamoDBBackend.transact_write_items, "_ctibridge_local", False):
         return
+    _install_item_backups(models, Table)
+    _install_partition_queries(Table)
+    _install_module_list_cache()
+
+
+def _install_item_backups(models: Any, table_type: type) -> None:
     original = models.DynamoDBBackend.transact_write_items
-    models.copy = _CopyWithoutTableBackups(Table)  # type: ignore[assignment]
+    models.copy = _CopyWithoutTableBackups(table_type)
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         with _transactions:
@@ -102,13 +120,49 @@ def install() -> None:
                 _backing_up.reset(token)
 
     transact_write_items._ctibridge_local = True  # type: ignore[attr-defined]
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def _install_partition_queries(table_type: Any) -> None:
+    """A Query of the table reads its partition; moto's ``Table.query`` asks ``all_items`` for every
+    item of the table and keeps the partition's, so ``all_items`` answers with the partition alone
+    while such a query runs (it is only called there for a query of the table, not of an index)."""
+    original_query = table_type.query
+    original_all_items = table_type.all_items
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # index_name: Table.query's 8th parameter, which moto's backend passes by position
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        of_the_table = not index_name and self.range_key_attr
+        token = _querying_partition.set(hash_key if of_the_table and hash_key is not None else None)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _querying_partition.reset(token)
+
+    def all_items(self: Any) -> list[Any]:
+        hash_key = _querying_partition.get()
+        if hash_key is None:
+            return original_all_items(self)
+        # The order moto's all_items gives (the query sorts by range key again)
+        return sorted(self.items.get(hash_key, {}).values(), key=lambda item: item.range_key)
+
+    table_type.query = query
+    table_type.all_items = all_items
+
+
+def _install_module_list_cache() -> None:
+    from moto import backends
+
+    listing = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = functools.cache(lambda: listing)
 
 
 def main(argv: list[str]) -> None:
     install()
     from moto.server import main as moto_main
 
+    keep_pauses_short()  # moto is imported: freeze its modules, and later what the tables hold
     moto_main(argv)
 
 
