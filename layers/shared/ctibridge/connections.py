@@ -180,8 +180,18 @@ def get(connection_id: str) -> Connection | None:
     return connection if connection.is_live() else None
 
 
-def for_agent(tenant_id: str, ipphone: str) -> list[Connection]:
-    """Every live tab of an agent: one strongly consistent Query of its partition."""
+# What posting to a tab and forgetting a gone one need, besides the partition's tenant and agent. The
+# ring popup waits for the Query that reads them: a third of the item answers faster (measured on the
+# local stack: 7.0 -> 4.7 ms a Query) and is less to send and parse on AWS too.
+_POSTING_ATTRIBUTES = ("connection_id", "tab", "connected_at", "expires_at")
+
+
+def for_agent(tenant_id: str, ipphone: str, *, only_for_posting: bool = False) -> list[Connection]:
+    """Every live tab of an agent: one strongly consistent Query of its partition.
+
+    ``only_for_posting``: read just what a post to the tab (and forgetting it if it is gone) needs; the
+    connections then carry no ``session_id`` or ``device_type``.
+    """
     request: dict[str, Any] = {
         "TableName": table_name(),
         "KeyConditionExpression": "PK = :pk AND begins_with(SK, :conn)",
@@ -191,11 +201,17 @@ def for_agent(tenant_id: str, ipphone: str) -> list[Connection]:
         # Consistent: a tab that connected a moment before the call rings must get the popup.
         "ConsistentRead": True,
     }
+    if only_for_posting:
+        names = {f"#a{index}": name for index, name in enumerate(_POSTING_ATTRIBUTES)}
+        request["ProjectionExpression"] = ", ".join(names)
+        request["ExpressionAttributeNames"] = names
+    partition = {"tenant_id": tenant_id, "ipphone": ipphone}
     now = time.time()
     found: list[Connection] = []
     while True:
         page = dynamodb().query(**request)
-        found += [c for c in map(_from_item, page.get("Items", [])) if c.is_live(now)]
+        items = (partition | deserialize(item) for item in page.get("Items", []))
+        found += [c for c in map(Connection.model_validate, items) if c.is_live(now)]
         if "LastEvaluatedKey" not in page:
             return found
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

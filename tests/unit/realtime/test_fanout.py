@@ -105,3 +105,20 @@ def test_send_to_connection_forgets_a_gone_connection(
     assert fanout.send_to_connection("a", Status(ready=True)) is False
     assert connections.get("a") is None
     assert connections.for_agent("demo", "101") == []
+
+
+def test_the_fan_out_reads_what_posting_needs_and_the_full_read_the_rest(
+    gateway: FakeManagementApi, ws_connect: Connect
+) -> None:
+    # Given two tabs of one login
+    open_tab(gateway, ws_connect, "demo", "101", "a")
+    open_tab(gateway, ws_connect, "demo", "101", "b")
+    full = {c.connection_id: c for c in connections.for_agent("demo", "101")}
+    assert all(c.session_id for c in full.values())
+    # When the tabs are read for a post
+    posting = {c.connection_id: c for c in connections.for_agent("demo", "101", only_for_posting=True)}
+    # Then they are the same tabs with everything a post and a gone tab's cleanup use, and no more
+    assert posting.keys() == full.keys()
+    for connection_id, connection in posting.items():
+        assert connection.session_id is None
+        assert connection == full[connection_id].model_copy(update={"session_id": None, "device_type": None})

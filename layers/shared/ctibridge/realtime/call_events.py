@@ -141,7 +141,7 @@ def send_popup(tenant_id: str, extension: str, kind: CallEventKind, data: dict[s
             )
 
     try:
-        targets = connections.for_agent(tenant_id, extension)
+        targets = connections.for_agent(tenant_id, extension, only_for_posting=True)
         if contact is not None and contact.done() and contact.exception() is None and contact.result():
             message = message.model_copy(update={"contact": contact.result()})
             contact = None

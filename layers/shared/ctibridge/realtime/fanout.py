@@ -115,7 +115,11 @@ def deliver_to_agent(
     tenant_id: str, ipphone: str, message: BaseModel | bytes, *, exclude: Collection[str] = ()
 ) -> Delivery:
     """``send_to_agent`` with the details: which tabs got it (to send them a follow-up)."""
-    targets = [c for c in connections.for_agent(tenant_id, ipphone) if c.connection_id not in exclude]
+    targets = [
+        c
+        for c in connections.for_agent(tenant_id, ipphone, only_for_posting=True)
+        if c.connection_id not in exclude
+    ]
     return send_to_connections(targets, message)
 
 
