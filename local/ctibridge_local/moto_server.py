@@ -24,7 +24,6 @@ stored item otherwise. Run as ``python -m ctibridge_local.moto_server -H host -p
 from __future__ import annotations
 
 import copy
-import functools
 import sys
 import threading
 from contextvars import ContextVar
@@ -154,8 +153,8 @@ def _install_partition_queries(table_type: Any) -> None:
 def _install_module_list_cache() -> None:
     from moto import backends
 
-    listing = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = functools.cache(lambda: listing)
+    listing = tuple(backends.list_of_moto_modules())  # the package does not change while it runs
+    backends.list_of_moto_modules = lambda: listing
 
 
 def main(argv: list[str]) -> None:
