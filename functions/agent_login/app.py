@@ -33,7 +33,7 @@ def login(domain: str) -> dict[str, Any]:
     # The body is parsed here, not by Powertools: the seed's PHP demo posts multipart/form-data.
     event = app.current_event
     token = seed_login.parse_login_token(event.headers, seed_login.request_body(event.raw_event))
-    result = seed_login.login(domain, token)
+    result = seed_login.login(domain, token, source_ip=event.request_context.http.source_ip)
     return {"code": "ok", "user": result.user()}
 
 

@@ -10,7 +10,7 @@
 | domain alias  | DOMAIN#{domain}              | ALIAS           | -> tenant_id (seed login /{domain}/...)        |
 | API key alias | APIKEY#{sha256(key)}         | ALIAS           | -> tenant_id; the key itself is never stored   |
 | session       | SESSION#{sha256(token)}      | SESSION         | TTL expires_at; the token is never stored      |
-| login failures| LOGINFAIL#{domain}#{ipphone} | WINDOW#{n}      | TTL expires_at; one counter per fixed window   |
+| login failures| LOGINFAIL#{domain}#{ipphone}@{ip} | WINDOW#{n} | TTL; one counter per window and address  |
 | call          | TENANT#{t}#CALL#{callid}     | CALL            | GSI1 TENANT#{t}#CALLS / {started_at}#{callid}  |
 |               |                              |                 | GSI2 TENANT#{t}#PHONE#{e164} / same sort key   |
 |               |                              |                 | GSI3 TENANT#{t}#EXT#{extension} / same         |
@@ -63,8 +63,9 @@ def session(token_sha256: str) -> dict[str, str]:
     return {"PK": f"SESSION#{token_sha256}", "SK": "SESSION"}
 
 
-def login_failures(domain: str, ipphone: str, window: int) -> dict[str, str]:
-    return {"PK": f"LOGINFAIL#{domain}#{ipphone}", "SK": f"WINDOW#{window}"}
+def login_failures(domain: str, subject: str, window: int) -> dict[str, str]:
+    """``subject``: who is throttled (``auth.throttle``: the claimed ipphone and the source address)."""
+    return {"PK": f"LOGINFAIL#{domain}#{subject}", "SK": f"WINDOW#{window}"}
 
 
 # ---------------------------------------------------------------- call logs (issue 5)

@@ -23,9 +23,14 @@ from tests.unit.tenancy.conftest import OTHER_ACCESS_KEY, STAGE, Invoke
 
 
 def login_event(
-    domain: str, body: Any = None, *, token: str | None = None, headers: dict[str, str] | None = None
+    domain: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    source_ip: str | None = None,
 ) -> dict[str, Any]:
-    return http_event(
+    event = http_event(
         "POST",
         f"/{domain}/thirdParty/login",
         route="/{domain}/thirdParty/login",
@@ -34,6 +39,9 @@ def login_event(
         headers=headers,
         base=load_event("agent_login", "login"),
     )
+    if source_ip:
+        event["requestContext"]["http"]["sourceIp"] = source_ip
+    return event
 
 
 def demo_token(
@@ -250,6 +258,23 @@ def test_five_failures_lock_the_ipphone_out(demo: TenantAdmin, login_api: Invoke
     assert 0 < retry_after <= get_settings().login_failure_window_seconds + 1
     # And another agent of the same domain is not affected
     assert login_api(login_event("demo", token=demo_token("102")))["statusCode"] == 200
+
+
+def test_bad_tokens_from_one_address_do_not_lock_the_agent_out_elsewhere(
+    demo: TenantAdmin, login_api: Invoke
+) -> None:
+    # Given someone at 198.51.100.7 sending bad tokens that claim agent 101 until locked out
+    attacker, agent = "198.51.100.7", "203.0.113.10"
+    for _ in range(get_settings().login_max_failures):
+        assert (
+            login_api(login_event("demo", token=demo_token(key="guess"), source_ip=attacker))["statusCode"]
+            == 401
+        )
+    assert login_api(login_event("demo", token=demo_token(), source_ip=attacker))["statusCode"] == 429
+    # When agent 101 logs in from its own address with the CRM's good token
+    response = login_api(login_event("demo", token=demo_token(), source_ip=agent))
+    # Then it is let in
+    assert answer(response)[0] == 200
 
 
 def test_lockout_is_per_domain(demo: TenantAdmin, acme: CreatedTenant, login_api: Invoke) -> None:

@@ -122,8 +122,11 @@ def parse_login_token(headers: dict[str, str] | None, body: bytes) -> str:
 # ---------------------------------------------------------------- the login
 
 
-def login(domain: str, token: str) -> LoginResult:
-    """Verify a CRM login token for ``domain`` and open a session for its agent."""
+def login(domain: str, token: str, source_ip: str | None = None) -> LoginResult:
+    """Verify a CRM login token for ``domain`` and open a session for its agent.
+
+    ``source_ip``: the caller's address, which failed logins are throttled by (``auth.throttle``).
+    """
     settings = get_settings()
     tenant = repository.get_by_domain(domain)
     if tenant is None:
@@ -133,7 +136,7 @@ def login(domain: str, token: str) -> LoginResult:
         raise DomainExpired()
 
     claimed_ipphone = crm_jwt.unverified_ipphone(token)
-    throttle.check(tenant.domain, claimed_ipphone)
+    throttle.check(tenant.domain, claimed_ipphone, source_ip)
     access_key = get_secrets(tenant.tenant_id).jwt_access_key.get_secret_value()
     try:
         claims = crm_jwt.verify(
@@ -144,7 +147,7 @@ def login(domain: str, token: str) -> LoginResult:
             default_lifetime_seconds=settings.login_token_default_lifetime_seconds,
         )
     except Unauthorized as error:
-        failures = throttle.record_failure(tenant.domain, claimed_ipphone)
+        failures = throttle.record_failure(tenant.domain, claimed_ipphone, source_ip)
         logger.info(
             "login refused", extra={"code": error.code, "ipphone": claimed_ipphone, "failures": failures}
         )
