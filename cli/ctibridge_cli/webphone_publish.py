@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     result = publish(args.stack_name or stack, args.region or region, dry_run=args.dry_run)
     print(f"\nWebphone: {result['webphoneUrl']}")
     print(
-        f"Set the stack's CorsAllowOrigin parameter to {result['webphoneUrl']} so the page may call the API."
+        f"Add {result['webphoneUrl']} to the stack's CorsAllowOrigin list (comma-separated) "
+        "so the page may call the API."
     )
     return 0
 

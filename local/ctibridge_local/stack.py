@@ -295,7 +295,7 @@ class LocalStack:
             self.stage,
             self.template.route_selection_expression,
         )
-        origins = self.names.resolve(self._cors_origins())
+        origins = self._cors_origins()
         apps = {
             "http": (
                 http_gateway.create_app(
@@ -336,7 +336,11 @@ class LocalStack:
 
     def _cors_origins(self) -> list[str]:
         for res in self.template.resources_of_type("AWS::Serverless::HttpApi").values():
-            origins = res.get("Properties", {}).get("CorsConfiguration", {}).get("AllowOrigins", [])
+            allowed = self.names.resolve(
+                res.get("Properties", {}).get("CorsConfiguration", {}).get("AllowOrigins", [])
+            )
+            # A CommaDelimitedList parameter's Ref resolves to its text here: "a,b" is ["a", "b"].
+            origins = [o.strip() for o in allowed.split(",")] if isinstance(allowed, str) else list(allowed)
             return [*origins, *self.web_origins]
         return self.web_origins
 

@@ -254,3 +254,23 @@ def test_queue_mapping_delivers_batches_and_honours_partial_failures(echo_stack:
     while time.monotonic() < deadline and not dead:
         dead = sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get("Messages", [])
     assert [m["Body"] for m in dead] == ["fail-1"]
+
+
+def test_cors_allows_every_origin_of_the_list_and_no_other(tmp_path: Path) -> None:
+    # Given the product's template with two allowed origins (the webphone's and a CRM's, for its SDK)
+    allowed = ["https://phone.example.com", "https://crm.example.com"]
+    stack = start_stack(tmp_path, "--no-seed", "--param", f"CorsAllowOrigin={','.join(allowed)}")
+    try:
+        with httpx.Client(base_url=stack.http_url, timeout=10) as client:
+
+            def preflight(origin: str) -> str | None:
+                headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+                return client.options("/demo/thirdParty/login", headers=headers).headers.get(
+                    "access-control-allow-origin"
+                )
+
+            # Then a browser on either page may call the API, and one on another origin may not
+            assert [preflight(origin) for origin in allowed] == allowed
+            assert preflight("https://evil.example.com") is None
+    finally:
+        stack.stop()
