@@ -1,4 +1,6 @@
-// Iframe mode (issue 9, seed 003): the webphone inside a CRM page talks to it with postMessage.
+// FACE: iframe mode (issue 9, seed 003): the webphone inside a CRM page talks to it with postMessage.
+// It translates the phone core's events (phone.js) into seed 003's messages and the CRM's requests into
+// the core's commands; it holds no call state of its own.
 //
 //   <iframe src="https://<webphone>/?origin=https://crm.example.com" allow="microphone; camera"></iframe>
 //
@@ -45,10 +47,11 @@ export function normalizeOrigin(value) {
 }
 
 /**
- * Start iframe mode. `webphone` is app.js's live view: {events, login(domain, token),
- * logout(message), dial(number)}. Answers {ready()}: call it when a login can be served.
+ * Start iframe mode: a face of the phone core (phone.js) toward the CRM. `core` is the PhoneCore;
+ * `login(domain, token)` and `logout(message)` are the page's (they also draw the page). Answers
+ * {ready()}: call it when a login can be served.
  */
-export function startEmbed(webphone, { win = window } = {}) {
+export function startEmbed({ core, login, logout }, { win = window } = {}) {
   const { origin, problem } = embeddingOrigin(win);
   let verified = false; // the tenant allows `origin`
   let loginByParent = false;
@@ -58,7 +61,6 @@ export function startEmbed(webphone, { win = window } = {}) {
   let lastStatus = null;
   let registered = false;
   const sent = new Set(); // "type:interactionID": each call event once
-  const failures = new Map(); // interactionID -> {errorCode, sipCode}
 
   if (!origin) console.warn(`CTI Bridge: embedded, but the CRM's messages are ignored: ${problem}.`);
 
@@ -74,25 +76,29 @@ export function startEmbed(webphone, { win = window } = {}) {
     if (message.type === "ctibridge.login") {
       if (typeof message.token !== "string" || typeof message.domain !== "string") return;
       loginByParent = true;
-      if (canLogin) webphone.login(message.domain, message.token);
+      if (canLogin) login(message.domain, message.token);
       else pendingLogin = message;
       return;
     }
     if (!verified) return;
     if (message.type === "ctibridge.logout") {
-      webphone.logout("You are logged out.");
+      logout("You are logged out.");
     } else if (message.type === "OutboundCallRequest") {
       const target = message.data?.target;
       if ((typeof target !== "string" && typeof target !== "number") || String(target).length > 32) return;
-      const failure = webphone.dial(String(target));
-      if (failure) post({ type: "OnCallFailed", data: { target: String(target), ...failure, timestamp: Date.now() } });
+      // The core's call-out rule: this tab's phone, or the bridge's click-to-call on the agent's device.
+      core.call(String(target)).catch((error) => {
+        const failure = { errorCode: error.errorCode ?? error.code, sipCode: error.sipCode ?? null, message: error.message };
+        post({ type: "OnCallFailed", data: { target: String(target), ...failure, timestamp: Date.now() } });
+      });
     }
   });
 
-  const events = webphone.events;
-  events.on("profile", (profile) => {
-    context = { agent: profile.agent, sipUri: profile.sipUri, sipDomain: profile.sipDomain };
-    const allowed = (profile.allowedOrigins ?? []).map(normalizeOrigin);
+  core.on("profile", (me) => {
+    const sipUri = me.webphone?.sip_uri ?? null;
+    const sipDomain = (sipUri ?? "").replace(/^sips?:/, "").split("@").pop() || null;
+    context = { agent: me.agent, sipUri, sipDomain };
+    const allowed = (me.embed?.allowed_origins ?? []).map(normalizeOrigin);
     verified = Boolean(origin) && allowed.includes(origin);
     registered = false;
     lastStatus = null;
@@ -100,65 +106,42 @@ export function startEmbed(webphone, { win = window } = {}) {
       // Not a CRM of this call center: say nothing to it, and do not stay logged in on its behalf.
       console.warn(`CTI Bridge: ${origin} is not one of this call center's allowed origins.`);
       if (loginByParent) {
-        webphone.logout(`This phone can't run inside ${origin}: your call center has not allowed that site. Ask your admin.`);
+        logout(`This phone can't run inside ${origin}: your call center has not allowed that site. Ask your admin.`);
       }
     }
   });
-  events.on("logout", () => {
+  core.on("loggingOut", () => {
     if (registered) post(registrationEvent("OnUnregistered", ctx(), 1));
     verified = false;
     registered = false;
   });
-  events.on("bridge", (bridge) => {
-    const status = { ready: false, deviceType: 1, mobile: null, voice: false };
-    const changed = () => {
-      const text = JSON.stringify(status);
-      if (text !== lastStatus) {
-        lastStatus = text;
-        post(statusEvent(ctx(), status));
-      }
-      // An IP phone or a mobile needs no SIP registration here: the phone is ready with the bridge.
-      if (status.deviceType !== 1 && !registered) {
-        registered = true;
-        post(registrationEvent("OnRegistered", ctx(), status.deviceType));
-      }
-    };
-    bridge.on("state", (msg) => {
-      Object.assign(status, { ready: Boolean(msg.ready), deviceType: Number(msg.device_type) || 1, mobile: msg.mobile ?? null, voice: Boolean(msg.voice) });
-      changed();
-    });
-    bridge.on("status", (msg) => {
-      status.ready = Boolean(msg.ready);
-      changed();
-    });
-    bridge.on("device", (msg) => {
-      Object.assign(status, { deviceType: Number(msg.device_type) || 1, mobile: msg.mobile ?? null });
-      changed();
-    });
-    bridge.on("voice", (msg) => {
-      status.voice = Boolean(msg.enabled);
-      changed();
-    });
+  core.on("agentStatus", ({ ready, deviceType, mobile, voice }) => {
+    const status = { ready, deviceType, mobile, voice };
+    const text = JSON.stringify(status);
+    if (text !== lastStatus) {
+      lastStatus = text;
+      post(statusEvent(ctx(), status));
+    }
+    // An IP phone or a mobile needs no SIP registration here: the phone is ready with the bridge.
+    if (deviceType !== 1 && !registered) {
+      registered = true;
+      post(registrationEvent("OnRegistered", ctx(), deviceType));
+    }
   });
-  events.on("registered", () => {
+  core.on("registered", () => {
     registered = true;
     post(registrationEvent("OnRegistered", ctx(), 1));
   });
-  events.on("unregistered", () => {
+  core.on("unregistered", () => {
     if (!registered) return;
     registered = false;
     post(registrationEvent("OnUnregistered", ctx(), 1));
   });
-  events.on("ringing", (call) => once("OnCallRinging", call));
-  events.on("answered", (call) => once("OnCallAnswer", call));
-  events.on("calloutError", (call) => {
-    failures.set(idOf(call), { errorCode: call.errorCode, sipCode: call.sipCode ?? null });
-  });
-  events.on("ended", (call) => {
-    const failure = failures.get(idOf(call));
-    failures.delete(idOf(call));
-    once("OnCallEnd", call, failure ?? {});
-  });
+  // A call rings the agent, or a call-out rings the customer.
+  core.on("ringing", (call) => once("OnCallRinging", call));
+  core.on("progress", (call) => once("OnCallRinging", call));
+  core.on("answered", (call) => once("OnCallAnswer", call));
+  core.on("ended", (call) => once("OnCallEnd", call, call.error ? { errorCode: call.error.errorCode, sipCode: call.error.sipCode ?? null } : {}));
 
   function once(type, call, extra = {}) {
     const key = `${type}:${idOf(call)}`;
@@ -180,7 +163,7 @@ export function startEmbed(webphone, { win = window } = {}) {
       if (pendingLogin) {
         const { domain, token } = pendingLogin;
         pendingLogin = null;
-        webphone.login(domain, token);
+        login(domain, token);
       }
     },
   };

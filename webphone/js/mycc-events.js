@@ -1,5 +1,5 @@
-// The events an embedded webphone posts to its CRM, in the shapes of seed 003 (myCC's iframe API), so a
-// CRM written for myCC only changes the iframe's URL.
+// FACE (iframe mode, with embed.js): the events an embedded webphone posts to its CRM, in the shapes of
+// seed 003 (myCC's iframe API), so a CRM written for myCC only changes the iframe's URL.
 //
 // Seed 003 shows three kinds of call, each with its own shape:
 // - queue:    a customer's call from a queue rings the agent (direction "outbound": the PBX's leg to
@@ -13,7 +13,8 @@
 // the seed lacks (the call's end, the agent's status) comes as OnCallEnd / OnStatusChanged /
 // OnUnregistered in the same style.
 //
-// `call` is app.js's public call: {callid (the PBX's), sipCallId, phone, direction, state, queueId, ...};
+// `call` is the phone core's public call (call-state.js): {callid (the PBX's), sipCallId, phone,
+// direction, state, queueId, requestId, ...};
 // `ctx` is {agent: {user_id, ipphone, customer}, sipDomain, now (ms)}.
 
 const STATES = Object.freeze({

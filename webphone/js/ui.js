@@ -1,4 +1,4 @@
-// Rendering and user intents. The UI never talks to the bridge or SIP: it draws what app.js gives it
+// Rendering and user intents. The UI never talks to the bridge or SIP: it draws what page.js gives it
 // and emits what the agent asks for ("answer", "dial", "key", ...). Text goes in with textContent
 // only (caller names and CRM data are never parsed as HTML).
 
