@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test lint format typecheck validate unit integration browser bench soak build deploy clean install publish-webphone
+.PHONY: dev test lint format typecheck validate jstest unit integration browser bench soak build deploy clean install publish-webphone
 
 ## dev: start the local stack (HTTP API, WebSocket API, webphone, moto, demo tenant) on 127.0.0.1
 dev: install
@@ -16,7 +16,7 @@ dev: install
 # Two phases: most tests on both cores; then the timing-sensitive ones (fault injection, the short load
 # run) and the browser tests alone, so a busy neighbour can't make them flaky.
 SERIAL_TESTS := tests/integration/hardening tests/browser
-test: install lint typecheck validate
+test: install lint typecheck validate jstest
 	$(BIN)/pytest -n 2 --dist loadfile $(addprefix --ignore=,$(SERIAL_TESTS)) $(PYTEST_ARGS)
 	$(BIN)/pytest $(SERIAL_TESTS) $(PYTEST_ARGS)
 
@@ -39,6 +39,11 @@ webphone/vendor/jssip.js: node_modules/.installed
 # The CRM SDK: webphone/sdk/ + the webphone's modules + JsSIP in one classic script (built, never committed).
 webphone/ctibridge.js: node_modules/.installed $(wildcard webphone/sdk/*.js webphone/js/*.js)
 	npm run --silent build:sdk
+
+# The webphone's phone core (call state machine, call-out rule, transfers) and its faces, without a
+# browser: node's built-in test runner against fakes of the bridge, SIP and the session (tests/webphone/).
+jstest: node_modules/.installed
+	node --test --test-reporter=spec tests/webphone/
 
 lint:
 	$(BIN)/ruff check .
