@@ -469,23 +469,15 @@ export class PhoneCore extends Emitter {
     const sip = this.#sip;
     const call = this.#calls.record;
     if (!sip || !call?.sip) return Promise.reject(phoneError(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, "The call is gone."));
-    return new Promise((resolve, reject) => {
-      const offs = [];
-      const done = (settle, value) => {
-        clearTimeout(timer);
-        for (const off of offs) off();
-        settle(value);
-      };
-      offs.push(sip.on("transferRequested", (sipCall) => sipCall === call.sip && done(resolve)));
-      offs.push(
+    return firstOf(REQUEST_TIMEOUT_MS, () => phoneError(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, "The transfer got no answer."), (resolve, reject) => {
+      const offs = [
+        sip.on("transferRequested", (sipCall) => sipCall === call.sip && resolve()),
         sip.on("transferFailed", (sipCall, failure) => {
-          if (sipCall === call.sip) {
-            done(reject, phoneError(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, `The transfer was refused (${failure?.sipCode ?? "no answer"}).`));
-          }
+          if (sipCall === call.sip) reject(phoneError(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, `The transfer was refused (${failure?.sipCode ?? "no answer"}).`));
         }),
-      );
-      const timer = setTimeout(() => done(reject, phoneError(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, "The transfer got no answer.")), REQUEST_TIMEOUT_MS);
-      if (!sip.transfer(target)) done(reject, phoneError(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, "The call is not established."));
+      ];
+      if (!sip.transfer(target)) reject(phoneError(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, "The call is not established."));
+      return offs;
     });
   }
 
@@ -648,17 +640,10 @@ export class PhoneCore extends Emitter {
     timeoutMs ??= REQUEST_TIMEOUT_MS;
     const bridge = this.#bridge;
     if (!bridge) return Promise.reject(phoneError("NOT_CONNECTED", "Not logged in: log in first."));
-    return new Promise((resolve, reject) => {
-      const offs = [];
-      const done = (settle, value) => {
-        clearTimeout(timer);
-        for (const off of offs) off();
-        settle(value);
-      };
-      offs.push(bridge.on(type, (msg) => match(msg) && done(resolve, msg)));
-      if (action) offs.push(bridge.on("error", (msg) => msg.action === action && done(reject, phoneError(msg.code, msg.message))));
-      const timer = setTimeout(() => done(reject, phoneError("TIMEOUT", `The bridge did not answer (${type}).`)), timeoutMs);
-    });
+    return firstOf(timeoutMs, () => phoneError("TIMEOUT", `The bridge did not answer (${type}).`), (resolve, reject) => [
+      bridge.on(type, (msg) => match(msg) && resolve(msg)),
+      ...(action ? [bridge.on("error", (msg) => msg.action === action && reject(phoneError(msg.code, msg.message)))] : []),
+    ]);
   }
 
   // ------------------------------------------------------------------ SIP
@@ -743,6 +728,27 @@ export class PhoneCore extends Emitter {
     });
     return { promise, cancel };
   }
+}
+
+/**
+ * A promise settled by the first outcome `listen(resolve, reject)` reports, or rejected with
+ * `timeoutError()` after `ms`; the listeners `listen` returns (unsubscribe functions) go away then.
+ */
+function firstOf(ms, timeoutError, listen) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let offs = [];
+    const done = (settle) => (value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      for (const off of offs) off();
+      settle(value);
+    };
+    const timer = setTimeout(() => done(reject)(timeoutError()), ms);
+    offs = listen(done(resolve), done(reject));
+    if (settled) for (const off of offs) off(); // settled while subscribing
+  });
 }
 
 function transferCode(error) {
