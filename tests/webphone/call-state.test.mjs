@@ -164,6 +164,12 @@ describe("an inbound call", () => {
     assert.equal(calls.current, null);
   });
 
+  test("a face that draws the call has it before the event about it (the page focuses Answer on ringing)", () => {
+    const { calls, events } = machine();
+    calls.ring({ callid: "pbx-10", phone: CUSTOMER, ringsHere: true });
+    assert.deepEqual(events.map((e) => e.type), ["tone", "change", "ringing"]);
+  });
+
   test("clear() (logout) drops the call without an ended event", () => {
     const { calls, names, events } = machine();
     calls.ring({ callid: "pbx-9", phone: CUSTOMER });

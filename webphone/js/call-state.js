@@ -321,11 +321,11 @@ export class CallState extends Emitter {
     this.emit("report", { action, fields });
   }
 
-  /** Every event is also a "change": faces that draw the call listen to that one only. */
+  /** Every event is also a "change", first: faces that draw the call listen to that one only. */
   #emit(type, call) {
     const view = publicCall(call);
-    if (type !== "change") this.emit(type, view);
     this.emit("change", view);
+    if (type !== "change") this.emit(type, view);
   }
 }
 
