@@ -2,7 +2,7 @@
 
 - iframe mode (seed 003): the webphone in an iframe posts OnRegistered / OnCallRinging / OnCallAnswer /
   OnCallEnd with the seed's shapes for a direct, a queue and an outbound call; the CRM's
-  OutboundCallRequest dials;
+  OutboundCallRequest dials (from the browser phone, or through click-to-call for an IP-phone agent);
 - messages from a foreign origin are ignored, and nothing is posted to it;
 - the VCC/3C-compatible page (custom.js written only against the seeds' names) gets csCallRinging →
   csAcceptCall → csEndCall in that order, and csCallout dials;
@@ -295,6 +295,43 @@ def test_iframe_mode_posts_the_seed_events_for_direct_queue_and_outbound_calls(
     # And each call event came once, in order
     calls = [name for name in _names(page, "crmEvents", "type") if name.startswith("OnCall")]
     assert calls == ["OnCallRinging", "OnCallAnswer", "OnCallEnd"] * 3
+    assert crm.errors == [], crm.console
+
+
+def test_iframe_outbound_call_request_on_an_ip_phone_agent_goes_through_click_to_call(
+    open_crm: Callable[[str], Phone], stack: RunningStack
+) -> None:
+    # Given seed 003's CRM page framing the webphone of agent 101, whose calls ring on an IP phone
+    crm = open_crm("/demo-crm/iframe.html")
+    page = crm.page
+    _wait_event(page, "crmEvents", "type", "OnRegistered")
+    phone = page.frame_locator("#iframeWebPhone")
+    phone.locator("#tab-settings").click()
+    phone.locator('input[name=device][value="2"]').check()
+    phone.locator("#device-form button[type=submit]").click()
+    expect(phone.locator("#sip-status")).to_have_text("IP phone", timeout=10_000)
+    httpx.delete(f"{stack.pbx_url}/_requests", timeout=10)
+    try:
+        # When the CRM posts OutboundCallRequest, exactly as the seed's sample does
+        page.locator(f'[data-call="{OUTBOUND_NUMBER}"]').click()
+        # Then the bridge's click-to-call asks the PBX to ring the agent's IP phone and dial the number
+        deadline = time.monotonic() + 15
+        placed: list[dict[str, Any]] = []
+        while not placed and time.monotonic() < deadline:
+            requests = httpx.get(f"{stack.pbx_url}/_requests", timeout=10).json()["requests"]
+            placed = [r for r in requests if r["params"].get("phone") == OUTBOUND_NUMBER]
+            time.sleep(0.2)
+        assert placed, "no click2call.php request at the PBX"
+        assert placed[0]["params"]["extension"] == "101"
+        # And the CRM hears the end of that call (the PBX's call log), never OnCallFailed
+        ended = _wait_event(page, "crmEvents", "type", "OnCallEnd")["data"]
+        assert ended["interactionID"] == placed[0]["callid"]
+        assert "OnCallFailed" not in _names(page, "crmEvents", "type")
+    finally:
+        # Agent 101 rings in the browser again for the other tests
+        phone.locator('input[name=device][value="1"]').check()
+        phone.locator("#device-form button[type=submit]").click()
+        expect(phone.locator("#sip-status")).to_have_text("Phone ready", timeout=15_000)
     assert crm.errors == [], crm.console
 
 

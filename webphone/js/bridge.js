@@ -1,3 +1,4 @@
+// CORE: a part of the phone core (js/phone.js is its only owner; faces never use it directly).
 // The bridge's real-time WebSocket (issue 6): ring popups, call state, voice/status/device, and the
 // CRM's click-to-call `call.dial` commands.
 //

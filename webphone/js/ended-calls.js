@@ -1,3 +1,4 @@
+// CORE: a part of the phone core (js/phone.js is its only owner; faces never use it directly).
 // The calls this tab saw end, by the PBX's callid (bounded). The bridge pops a ring up before it
 // stores it, so a PBX that re-sends a ring (or sends it late, after the call log) pops the same callid
 // again: a ring for a call that already ended here is ignored rather than shown as a new call.

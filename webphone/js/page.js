@@ -9,7 +9,6 @@
 import JsSIP from "../vendor/jssip.js";
 import { startEmbed } from "./embed.js";
 import { DEVICE_NAMES, PhoneCore } from "./phone.js";
-import { Session } from "./session.js";
 import { createUI } from "./ui.js";
 
 const ENDED_CARD_MS = 5000;
@@ -54,8 +53,8 @@ async function main() {
     ui.loginError("This webphone is not set up: its config.json (the bridge's addresses) is missing.");
     return;
   }
-  const remembered = Session.remembered();
-  ui.prefillLogin({ domain: remembered?.domain ?? "", remember: Boolean(remembered) });
+  const remembered = core.rememberedDomain;
+  ui.prefillLogin({ domain: remembered ?? "", remember: remembered !== null });
 
   const fragment = takeFragmentLogin();
   if (fragment) {
@@ -74,7 +73,7 @@ function takeFragmentLogin() {
   const domain = params.get("domain");
   if (!token) return null;
   history.replaceState(null, "", location.pathname + location.search);
-  return { token, domain: domain || Session.remembered()?.domain || "" };
+  return { token, domain: domain || core.rememberedDomain || "" };
 }
 
 async function restore() {
@@ -92,7 +91,7 @@ async function loginWith(domain, token, remember = null) {
   ui.loginError("");
   try {
     await core.login(domain, token);
-    if (remember !== null) Session.remember(remember ? { domain } : null);
+    if (remember !== null) core.rememberDomain(remember ? domain : null);
     ui.clearLoginToken();
   } catch (error) {
     ui.showView("login");

@@ -3,7 +3,7 @@
 // what it needs (JsSIP, where the remote audio plays, storages) and translates its events.
 //
 //   faces (translate only)                                 core (this file + call-state.js)
-//   page: ui.js + app.js  ─┐                          ┌─ Session   (session.js: login, refresh, logout)
+//   page: ui.js + page.js ─┐                          ┌─ Session   (session.js: login, refresh, logout)
 //   iframe: embed.js      ─┤                          ├─ Bridge    (bridge.js: popups, voice, status, device)
 //   SDK: sdk/client.js    ─┼── commands ─▶ PhoneCore ─┼─ SipPhone  (sip.js: JsSIP, this tab's calls)
 //   VCC/3C: sdk/vcc.js    ─┤   ◀─ events ─            ├─ CallState (call-state.js: one call's life)
@@ -160,6 +160,16 @@ export class PhoneCore extends Emitter {
     if (this.#session.loggedIn || this.#bridge) await this.stop({ logout: true });
     await this.#session.login(domain, token);
     await this.start({ waitForState });
+  }
+
+  /** The page's "remember the domain" (not secret, in localStorage), or null. */
+  get rememberedDomain() {
+    return Session.remembered(this.#deps.localStorage)?.domain ?? null;
+  }
+
+  /** Remember `domain` for the next login form, or forget it (null). */
+  rememberDomain(domain) {
+    Session.remember(domain === null ? null : { domain }, this.#deps.localStorage);
   }
 
   /** The session this tab saved before a reload: started again when it still works. */

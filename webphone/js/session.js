@@ -1,3 +1,4 @@
+// CORE: a part of the phone core (js/phone.js is its only owner; faces never use it directly).
 // The agent's session with the bridge's HTTP API: login with a CRM-minted token, refresh before expiry,
 // logout, and authorized requests.
 //

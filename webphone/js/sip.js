@@ -1,3 +1,4 @@
+// CORE: a part of the phone core (js/phone.js is its only owner; faces never use it directly).
 // SIP over WebSocket with JsSIP: the agent's browser phone (seed 000's JSPhone, done with the settings
 // the bridge delivers for the logged-in agent instead of typed ones).
 //

@@ -1,3 +1,4 @@
+// CORE: a part of the phone core (js/phone.js is its only owner; faces never use it directly).
 // Ring tone, ringback and key beeps made with WebAudio oscillators: no audio files, nothing copied.
 //
 // - ring (incoming call): 440 + 480 Hz, 1 s on / 2 s off, softened with a short attack and release;

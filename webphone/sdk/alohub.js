@@ -1,3 +1,4 @@
+// FACE: the Alohub JSPhone globals (seed 000), over the SDK client (client.js) and so over the phone core.
 // Compatibility with Alohub's JSPhone (seed 000, sipjs.js): the functions its CRM pages call from their
 // buttons, on top of the SDK client, driving the same element ids the seed's markup has
 // (#txtPhoneNumber, #alohub_call_dial, #alohub_calling_content, #alohub_answer_content, #txtPhoneCalling,

@@ -1,3 +1,4 @@
+// The SDK bundle: the faces of sdk/ (client.js, vcc.js, alohub.js) over the phone core (js/phone.js).
 // ctibridge.js: the CTI Bridge SDK as one classic script (esbuild bundles this file, the webphone's
 // modules and JsSIP into webphone/ctibridge.js; `npm run build:sdk`, run by `make install`).
 //

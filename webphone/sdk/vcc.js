@@ -1,3 +1,4 @@
+// FACE: the VCC/3C globals (seeds 001/002), over the SDK client (client.js) and so over the phone core.
 // Compatibility with the VCC and 3C browser script (seeds 001/002, cs_voice.js): the global functions a
 // CRM calls and the global callbacks it defines in its custom.js, on top of the SDK client.
 //
