@@ -1,6 +1,6 @@
-// A tiny event emitter shared by the webphone's modules (session, bridge, sip). The UI, the future
-// iframe/postMessage layer and the ctibridge.js SDK all listen through it, so none of them needs to
-// know about the others.
+// A tiny event emitter shared by the webphone's modules: the phone core (phone.js, call-state.js) and
+// its parts (session, bridge, sip) emit through it, and every face (the page's UI, the iframe's
+// postMessage, the SDK and its seed globals) listens through it, so none of them knows the others.
 
 export class Emitter {
   #handlers = new Map();
