@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ctibridge.auth.crm_jwt import EXPIRED_FORMAT
 from ctibridge.errors import BadRequest, Conflict, CtiError, NotFound
-from ctibridge.tenants.models import Agent, DeviceType, Tenant, TenantSecrets
+from ctibridge.tenants.models import WEBPHONE_LANGUAGES, Agent, DeviceType, Tenant, TenantSecrets
 from ctibridge.tenants.provisioning import KEY_KINDS, TenantAdmin
 from ctibridge_cli import crm, events, pbx
 
@@ -161,6 +161,7 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
         "sip_server": args.sip_server,
         "sip_ws_url": args.sip_ws_url,
         "sip_realm": args.sip_realm,
+        "webphone_language": args.webphone_language,
         "allowed_origins": args.allowed_origin,
         "recording_hosts_allowed": args.recording_host,
         "crm_hosts_allowed": args.crm_host,
@@ -385,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--sip-server", help="SIP registrar host[:port] (sip:EXT@server)")
         p.add_argument("--sip-ws-url", help="SIP over WebSocket URL for the webphone")
         p.add_argument("--sip-realm", help="SIP realm (optional)")
+        p.add_argument(
+            "--webphone-language",
+            choices=WEBPHONE_LANGUAGES,
+            help="the webphone's language for agents who have not chosen one (default: the browser's)",
+        )
         p.add_argument("--allowed-origin", action="append", help="embed origin allowed (repeatable)")
         p.add_argument("--recording-host", action="append", help="recording host exempt from SSRF checks")
         p.add_argument(

@@ -4,6 +4,9 @@
 // IPCC_NOT_CONNECT_CUSTOMER the SIP status says why the customer could not be reached. JsSIP reports a
 // failure as a cause (its SIP_ERROR_CAUSES: BUSY 486/600, REJECTED 403/603, NOT_FOUND 404/604,
 // UNAVAILABLE 480/410/408/430, ...) plus the response's status code when there was one.
+// The words are in the message catalogs (messages/vi.js has the seed's own Vietnamese texts).
+
+import { t } from "./i18n.js";
 
 export const ERROR_CODES = Object.freeze({
   NOT_CONNECT_CUSTOMER: "IPCC_NOT_CONNECT_CUSTOMER",
@@ -13,31 +16,17 @@ export const ERROR_CODES = Object.freeze({
   CONNECT: "ERROR_CALLOUT_CONNECT",
 });
 
-// IPCC_NOT_CONNECT_CUSTOMER, by SIP status (seed rows 1-7).
-const CUSTOMER_BY_SIP_CODE = Object.freeze({
-  404: "This number could not be reached.",
-  486: "The customer is busy.",
-  408: "The customer did not answer, or the call could not go through.",
-  403: "Calls to this number are barred: the line's charges have not been paid.",
-  487: "The customer did not answer.",
-  480: "The customer's phone is temporarily unreachable.",
-});
-const CUSTOMER_OTHER = "Something went wrong: the call could not go through.";
-
-const MESSAGES = Object.freeze({
-  IPCC_NOT_CONNECT_AGENT_ID:
-    "Your phone can't be reached. Check your IP phone or softphone, or this browser's phone, and your internet connection.",
-  CALLOUT_AGENT_BUSY: "Your line is busy (786). Log out and log in again to keep using it.",
-  CALLOUT_PERMISSION_DENY: "You are not allowed to call out. Ask your admin to set it up.",
-  ERROR_CALLOUT_CONNECT: "Something went wrong placing the call.",
-});
+// IPCC_NOT_CONNECT_CUSTOMER, by SIP status (seed rows 1-7): catalog keys callout.customer.<status>.
+const CUSTOMER_SIP_CODES = new Set([404, 486, 408, 403, 487, 480]);
+// The other codes (seed rows 8-11): catalog keys callout.<code>.
+const AGENT_SIDE_CODES = new Set(["IPCC_NOT_CONNECT_AGENT_ID", "CALLOUT_AGENT_BUSY", "CALLOUT_PERMISSION_DENY", "ERROR_CALLOUT_CONNECT"]);
 
 /** The plain-words message of a seed error code (and SIP status, for IPCC_NOT_CONNECT_CUSTOMER). */
 export function describeCalloutError(errorCode, sipCode) {
   if (errorCode === ERROR_CODES.NOT_CONNECT_CUSTOMER) {
-    return CUSTOMER_BY_SIP_CODE[sipCode] ?? CUSTOMER_OTHER;
+    return t(CUSTOMER_SIP_CODES.has(Number(sipCode)) ? `callout.customer.${Number(sipCode)}` : "callout.customer.other");
   }
-  return MESSAGES[errorCode] ?? MESSAGES.ERROR_CALLOUT_CONNECT;
+  return t(`callout.${AGENT_SIDE_CODES.has(errorCode) ? errorCode : ERROR_CODES.CONNECT}`);
 }
 
 // JsSIP causes that mean "our own side" rather than the customer's.
@@ -67,6 +56,6 @@ export function calloutErrorFromJsSIP(cause, sipCode) {
   else errorCode = ERROR_CODES.CONNECT;
   const effectiveSip = code ?? (errorCode === ERROR_CODES.NOT_CONNECT_CUSTOMER ? 487 : null);
   let message = describeCalloutError(errorCode, effectiveSip);
-  if (cause === "User Denied Media Access") message = "The browser did not allow the microphone: allow it and call again.";
+  if (cause === "User Denied Media Access") message = t("callout.microphoneDenied");
   return { errorCode, sipCode: effectiveSip, message };
 }

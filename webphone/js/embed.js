@@ -19,6 +19,7 @@
 // To the CRM:   OnRegistered, OnUnregistered, OnCallRinging, OnCallAnswer, OnCallEnd, OnCallFailed,
 //               OnStatusChanged (shapes in mycc-events.js).
 
+import { msg } from "./i18n.js";
 import { callEvent, registrationEvent, statusEvent } from "./mycc-events.js";
 
 /** The origin of the page framing us: {origin} or {origin: null, problem}. */
@@ -82,7 +83,7 @@ export function startEmbed({ core, login, logout }, { win = window } = {}) {
     }
     if (!verified) return;
     if (message.type === "ctibridge.logout") {
-      logout("You are logged out.");
+      logout(msg("session.loggedOut"));
     } else if (message.type === "OutboundCallRequest") {
       const target = message.data?.target;
       if ((typeof target !== "string" && typeof target !== "number") || String(target).length > 32) return;
@@ -106,7 +107,7 @@ export function startEmbed({ core, login, logout }, { win = window } = {}) {
       // Not a CRM of this call center: say nothing to it, and do not stay logged in on its behalf.
       console.warn(`CTI Bridge: ${origin} is not one of this call center's allowed origins.`);
       if (loginByParent) {
-        logout(`This phone can't run inside ${origin}: your call center has not allowed that site. Ask your admin.`);
+        logout(msg("embed.originRefused", { origin }));
       }
     }
   });

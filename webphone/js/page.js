@@ -8,18 +8,17 @@
 
 import JsSIP from "../vendor/jssip.js";
 import { startEmbed } from "./embed.js";
-import { DEVICE_NAMES, PhoneCore } from "./phone.js";
-import { createUI } from "./ui.js";
+import { has, msg, t } from "./i18n.js";
+import { PhoneCore } from "./phone.js";
+import { formatPhone } from "./phone-numbers.js";
+import { createUI, normalizeStatus, statusWords } from "./ui.js";
 
 const ENDED_CARD_MS = 5000;
+// Words are catalog keys (i18n.js, messages/*.js); msg() texts re-draw when the agent switches language.
+const DEVICE_NAMES = { 1: msg("device.browser"), 2: msg("device.ipPhone"), 3: msg("device.mobile") };
 // Why the bridge ended the session (`session.revoked`): the signed-out screen says so.
-const REVOKED_WORDS = {
-  logout: "You were signed out: this login was logged out (in another tab or window). Log in again from your CRM.",
-  revoked: "You were signed out by an administrator. Log in again from your CRM.",
-  agent_removed: "You were signed out: this extension is no longer set up in the call center.",
-  tenant_inactive: "You were signed out: this call center's service is not active.",
-};
-const TONE_HINT = "Click anywhere on the phone to turn on the ring tone.";
+const REVOKED_REASONS = new Set(["logout", "revoked", "agent_removed", "tenant_inactive"]);
+const TONE_HINT = msg("notice.enableSound");
 
 const ui = createUI(document);
 const core = new PhoneCore({ JsSIP, remoteAudio: () => document.getElementById("remote-audio") });
@@ -32,7 +31,7 @@ let gestureSeen = false;
 
 main().catch((error) => {
   ui.showView("login");
-  ui.loginError(`The webphone could not start: ${error.message}`);
+  ui.loginError(msg("page.startFailed", { error: error.message }));
 });
 
 async function main() {
@@ -50,7 +49,7 @@ async function main() {
     core.configure(await response.json());
   } catch {
     ui.showView("login");
-    ui.loginError("This webphone is not set up: its config.json (the bridge's addresses) is missing.");
+    ui.loginError(msg("page.configMissing"));
     return;
   }
   const remembered = core.rememberedDomain;
@@ -102,16 +101,8 @@ async function loginWith(domain, token, remember = null) {
 }
 
 function loginMessage(error) {
-  const byCode = {
-    TOKEN_EXPIRED: "This login token has expired: open the phone again from your CRM.",
-    TOKEN_INVALID: "This login token is not valid for this domain.",
-    DOMAIN_NOT_FOUND: "No call center uses this domain.",
-    DOMAIN_EXPIRED: "This call center's service has expired.",
-    IPPHONE_NOT_FOUND: "This extension is not set up in the call center.",
-    TOO_MANY_ATTEMPTS: "Too many failed logins: wait a few minutes.",
-    NETWORK_ERROR: "The bridge can't be reached: check the network.",
-  };
-  return byCode[error.code] ?? error.message ?? "The login failed.";
+  if (error.code && has(`login.${error.code}`)) return msg(`login.${error.code}`);
+  return error.message ?? msg("login.failed");
 }
 
 /** Log out (or be logged out), then show the login form with `message`. */
@@ -122,7 +113,7 @@ async function teardown(message, { logout = false } = {}) {
 
 function signedOut(message) {
   ui.setAgent(null);
-  ui.setBridgeStatus("off", "Bridge off");
+  ui.setBridgeStatus("off", msg("bridge.off"));
   ui.notice("");
   ui.showView("login");
   ui.loginError(message || "");
@@ -131,6 +122,7 @@ function signedOut(message) {
 // ------------------------------------------------------------------ the core's events → ui.js
 function wireCore() {
   core.on("profile", (me) => {
+    ui.setTenantLanguage(me.webphone?.language ?? null);
     ui.setAgent(me.agent, me.webphone?.sip_uri);
     ui.setDevice(core.status.deviceType, core.status.mobile);
     ui.showView("phone");
@@ -139,19 +131,19 @@ function wireCore() {
     if (!core.tonesUnlocked) ui.notice(TONE_HINT);
     loadHistory();
   });
-  core.on("revoked", (reason) => signedOut(REVOKED_WORDS[reason] ?? REVOKED_WORDS.revoked));
-  core.on("expired", () => signedOut("Your session has expired: log in again from your CRM."));
+  core.on("revoked", (reason) => signedOut(msg(`session.revoked.${REVOKED_REASONS.has(reason) ? reason : "revoked"}`)));
+  core.on("expired", () => signedOut(msg("session.expired")));
   core.on("connected", () => {
-    ui.setBridgeStatus("on", "Bridge on");
+    ui.setBridgeStatus("on", msg("bridge.on"));
     ui.notice(core.tonesUnlocked ? "" : TONE_HINT);
   });
   core.on("reconnecting", (attempt, max) => {
-    ui.setBridgeStatus("wait", "Reconnecting");
-    ui.notice(`Reconnecting to the bridge (${attempt}/${max})…`);
+    ui.setBridgeStatus("wait", msg("bridge.reconnecting"));
+    ui.notice(msg("notice.reconnecting", { attempt, max }));
   });
   core.on("disconnected", () => {
-    ui.setBridgeStatus("error", "Bridge off");
-    ui.notice("Disconnected from the bridge: popups and click-to-call are off. Click here to retry.", "error");
+    ui.setBridgeStatus("error", msg("bridge.off"));
+    ui.notice(msg("notice.disconnected"), "error");
   });
   core.on("bridgeError", (msg) => {
     if (msg.action === "device") ui.deviceError(msg.message);
@@ -165,16 +157,18 @@ function wireCore() {
     renderVoice();
   });
   core.on("sipStatus", () => renderSipStatus());
-  core.on("sipError", () => ui.setSipStatus("error", "No SIP settings"));
+  core.on("sipError", () => ui.setSipStatus("error", msg("sip.noSettings")));
   core.on("registrationFailed", ({ cause, sipCode }) => {
-    ui.setSipStatus("error", "Phone off");
-    ui.notice(`The browser phone could not register (${sipCode ?? ""} ${cause}). Check with your admin.`.replace("( ", "("), "error");
+    ui.setSipStatus("error", msg("sip.off"));
+    ui.notice(msg("notice.registerFailed", { detail: `${sipCode ?? ""} ${cause}`.trim() }), "error");
   });
   core.on("clickToCall", ({ phone }) => {
     ui.dialError("");
     ui.setDialValue(phone);
   });
-  core.on("clickToCallFailed", ({ phone, message }) => ui.notice(`Click-to-call ${phone}: ${message}`, "error"));
+  core.on("clickToCallFailed", ({ phone, message }) =>
+    ui.notice(msg("notice.clickToCall", { phone: formatPhone(phone), message }), "error"),
+  );
   core.on("ringing", (call) => {
     startAlerting(call);
     ui.focusAnswer();
@@ -190,11 +184,11 @@ function renderVoice() {
 
 function renderSipStatus() {
   const { deviceType, sip } = core.status;
-  if (deviceType !== 1) ui.setSipStatus("off", deviceType === 2 ? "IP phone" : "Mobile");
-  else if (!sip) ui.setSipStatus("off", "Phone off");
-  else if (sip.registered) ui.setSipStatus("on", "Phone ready");
-  else if (sip.connected) ui.setSipStatus("wait", "Registering");
-  else ui.setSipStatus("wait", "Connecting");
+  if (deviceType !== 1) ui.setSipStatus("off", msg(deviceType === 2 ? "sip.ipPhone" : "sip.mobile"));
+  else if (!sip) ui.setSipStatus("off", msg("sip.off"));
+  else if (sip.registered) ui.setSipStatus("on", msg("sip.ready"));
+  else if (sip.connected) ui.setSipStatus("wait", msg("sip.registering"));
+  else ui.setSipStatus("wait", msg("sip.connecting"));
 }
 
 /** The card shows the core's call; an ended one stays 5 s (with its call log when it comes). */
@@ -235,28 +229,37 @@ function renderCall() {
   });
 }
 
+/** The card's status line, as a lazy message (ui.js re-draws it in the agent's new language). */
 function statusText(call) {
   const device = DEVICE_NAMES[core.status.deviceType];
   if (call.state === "ringing") {
-    if (call.answering) return "Connecting…";
-    return call.inThisTab || core.ringsHere ? "Ringing…" : `Ringing on ${device}…`;
+    if (call.answering) return msg("call.status.connecting");
+    return call.inThisTab || core.ringsHere ? msg("call.status.ringing") : msg("call.status.ringingOn", { device });
   }
-  if (call.state === "dialing") return call.inThisTab ? "Calling…" : `Calling from ${device}…`;
-  if (call.state === "progress") return "Ringing…";
-  if (call.state === "in_call") return call.held ? "On hold" : call.inThisTab ? "Connected" : `Answered on ${device}`;
-  if (call.error) return "Call failed";
+  if (call.state === "dialing") return call.inThisTab ? msg("call.status.calling") : msg("call.status.callingFrom", { device });
+  if (call.state === "progress") return msg("call.status.ringing");
+  if (call.state === "in_call") {
+    if (call.held) return msg("call.status.onHold");
+    return call.inThisTab ? msg("call.status.connected") : msg("call.status.answeredOn", { device });
+  }
+  if (call.error) return msg("call.status.failed");
   if (call.log) return endWords(call.log);
-  if (!call.inThisTab || call.answeredAt) return "Call ended";
-  return call.direction === "inbound" ? "Missed call" : "Call not answered";
+  if (!call.inThisTab || call.answeredAt) return msg("call.status.ended");
+  return msg(call.direction === "inbound" ? "call.status.missed" : "call.status.notAnswered");
 }
 
+/** "Call ended · answered · 0:11" from the PBX's call log (lazy: it follows the language). */
 function endWords(log) {
-  const parts = ["Call ended"];
-  const status = (log.status || "").toUpperCase();
-  if (status === "ANSWERED") parts.push("answered");
-  else if (status) parts.push(status.toLowerCase());
-  if (log.billsec) parts.push(formatSeconds(log.billsec));
-  return parts.join(" · ");
+  const status = normalizeStatus(log.status);
+  return {
+    key: "call.status.ended",
+    toString() {
+      const parts = [t("call.status.ended")];
+      if (status) parts.push(statusWords(status, "call.end.").toLowerCase());
+      if (log.billsec) parts.push(formatSeconds(log.billsec));
+      return parts.join(" · ");
+    },
+  };
 }
 
 function formatSeconds(s) {
@@ -266,16 +269,17 @@ function formatSeconds(s) {
 // ------------------------------------------------------------------ alerting: notification, title
 function startAlerting(call) {
   if (document.visibilityState !== "hidden") return;
-  const who = call.contact?.name ? `${call.phone} — ${call.contact.name}` : call.phone;
+  const phone = formatPhone(call.phone);
+  const who = call.contact?.name ? `${phone} — ${call.contact.name}` : phone;
   if ("Notification" in window && Notification.permission === "granted") {
     notification?.close();
-    notification = new Notification("Incoming call", { body: who, tag: "ctibridge-call", requireInteraction: true });
+    notification = new Notification(t("call.incoming"), { body: who, tag: "ctibridge-call", requireInteraction: true });
     notification.onclick = () => {
       window.focus();
       notification?.close();
     };
   }
-  flashTitle(`📞 ${call.phone}`);
+  flashTitle(`📞 ${phone}`);
 }
 
 function stopAlerting() {
@@ -315,7 +319,7 @@ async function loadHistory() {
     ui.historyError("");
     ui.renderHistory(body.items ?? []);
   } catch (error) {
-    if (error.status !== 401) ui.historyError(`The call history could not be loaded (${error.message}).`);
+    if (error.status !== 401) ui.historyError(msg("history.loadFailed", { error: error.message }));
   } finally {
     ui.historyBusy(false);
   }
@@ -325,9 +329,9 @@ async function playRecording(callid) {
   try {
     const call = await core.api(`/v1/agent/calls/${encodeURIComponent(callid)}`);
     if (call.recording?.url) ui.playRecording(call.recording.url);
-    else ui.historyError("This recording is not available yet.");
+    else ui.historyError(msg("history.noRecording"));
   } catch (error) {
-    ui.historyError(`The recording could not be loaded (${error.message}).`);
+    ui.historyError(msg("history.recordingFailed", { error: error.message }));
   }
 }
 
@@ -335,12 +339,12 @@ async function playRecording(callid) {
 function wireUI() {
   const quietly = (promise) => promise.catch(() => {}); // the bridge's errors come as "bridgeError"
   ui.on("login", ({ domain, token, remember }) => loginWith(domain, token, remember));
-  ui.on("logout", () => teardown("You are logged out.", { logout: true }));
+  ui.on("logout", () => teardown(msg("session.loggedOut"), { logout: true }));
   ui.on("ready", (ready) => quietly(core.setReady(ready)));
   ui.on("enableVoice", () => quietly(core.enableVoice()));
   ui.on("device", ({ deviceType, mobile }) => {
     if (deviceType === 3 && !/^\+?[0-9]{8,15}$/.test(mobile)) {
-      ui.deviceError("Type the mobile number the calls should go to.");
+      ui.deviceError(msg("settings.mobileRequired"));
       return;
     }
     ui.deviceError("");
@@ -400,7 +404,7 @@ function wirePage() {
       gestureSeen = true;
       if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
     }
-    if (event.type !== "pointerdown" && document.getElementById("notice").textContent.startsWith("Click anywhere")) {
+    if (event.type !== "pointerdown" && document.getElementById("notice").dataset.message === "notice.enableSound") {
       ui.notice("");
     }
   };

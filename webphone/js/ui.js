@@ -1,8 +1,24 @@
 // Rendering and user intents. The UI never talks to the bridge or SIP: it draws what page.js gives it
 // and emits what the agent asks for ("answer", "dial", "key", ...). Text goes in with textContent
 // only (caller names and CRM data are never parsed as HTML).
+//
+// Words come from the message catalogs (i18n.js): a text given as a lazy message (msg(key)) is
+// re-drawn when the agent switches language in Settings; the page's static words carry data-i18n.
 
 import { Emitter } from "./emitter.js";
+import {
+  browserLanguages,
+  getLanguage,
+  msg,
+  onLanguageChange,
+  pickLanguage,
+  setLanguage,
+  storedLanguage,
+  storeLanguage,
+  t,
+  translatePage,
+} from "./i18n.js";
+import { formatPhone } from "./phone-numbers.js";
 
 const KEYS = new Set(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]);
 
@@ -27,11 +43,33 @@ export function createUI(doc = document) {
     historyList: $("history-list"), historyEmpty: $("history-empty"), historyError: $("history-error"),
     historyRefresh: $("history-refresh"), player: $("recording-player"),
     deviceForm: $("device-form"), mobileRow: $("mobile-row"), mobile: $("device-mobile"), deviceError: $("device-error"),
-    sipIdentity: $("sip-identity"), logout: $("logout"),
+    sipIdentity: $("sip-identity"), logout: $("logout"), language: $("language-select"),
     tabs: { dialpad: $("tab-dialpad"), history: $("tab-history"), settings: $("tab-settings") },
     panels: { dialpad: $("dialpad"), history: $("history"), settings: $("settings") },
   };
   let timerHandle = null;
+  // What is on screen, to re-draw it in another language: texts set from lazy messages, the call, the history.
+  const live = new Map();
+  let lastCall = null;
+  let lastHistory = null;
+  let tenantLanguage = null;
+
+  /** Set an element's text: a string as is, a lazy message in the current language (and on every switch). */
+  function setText(element, text) {
+    if (text && typeof text === "object" && "key" in text) live.set(element, text);
+    else live.delete(element);
+    element.textContent = text == null ? "" : String(text);
+  }
+
+  function applyLanguage() {
+    translatePage(doc);
+    el.language.value = getLanguage();
+    for (const [element, text] of live) element.textContent = String(text);
+    if (!el.loginSubmit.disabled) el.loginSubmit.textContent = t("login.submit");
+    if (lastCall) ui.renderCall(lastCall);
+    if (lastHistory) ui.renderHistory(lastHistory);
+  }
+  onLanguageChange(applyLanguage);
 
   // ------------------------------------------------------------------ intents
   el.loginForm.addEventListener("submit", (e) => {
@@ -76,6 +114,12 @@ export function createUI(doc = document) {
     ui.emit("device", { deviceType: deviceChoice(), mobile: el.mobile.value.trim() });
   });
   el.logout.addEventListener("click", () => ui.emit("logout"));
+  // The agent's choice is kept on this computer and wins over the tenant's default and the browser's.
+  el.language.addEventListener("change", () => {
+    storeLanguage(el.language.value);
+    setLanguage(el.language.value);
+    ui.emit("language", getLanguage());
+  });
   for (const [name, tab] of Object.entries(el.tabs)) {
     tab.addEventListener("click", () => ui.selectTab(name));
     tab.addEventListener("keydown", (e) => {
@@ -143,11 +187,17 @@ export function createUI(doc = document) {
 
   ui.loginBusy = (busy) => {
     el.loginSubmit.disabled = busy;
-    el.loginSubmit.textContent = busy ? "Logging in…" : "Log in";
+    el.loginSubmit.textContent = t(busy ? "login.busy" : "login.submit");
   };
 
   ui.loginError = (text) => {
-    el.loginError.textContent = text || "";
+    setText(el.loginError, text || "");
+  };
+
+  /** The tenant's default language (webphone.language of /v1/agent/me): used unless the agent chose one. */
+  ui.setTenantLanguage = (language) => {
+    tenantLanguage = language ?? null;
+    setLanguage(pickLanguage({ chosen: storedLanguage(), tenantDefault: tenantLanguage, browser: browserLanguages() }));
   };
 
   ui.clearLoginToken = () => {
@@ -155,36 +205,37 @@ export function createUI(doc = document) {
   };
 
   ui.setAgent = (agent, sipUri) => {
-    el.agentName.textContent = agent ? agent.display_name || `Agent ${agent.ipphone}` : "CTI Bridge";
-    el.agentExt.textContent = agent ? `ext ${agent.ipphone}` : "";
-    el.sipIdentity.textContent = sipUri ? `SIP: ${sipUri}` : "";
+    setText(el.agentName, agent ? agent.display_name || msg("agent.name", { ext: agent.ipphone }) : "CTI Bridge");
+    setText(el.agentExt, agent ? msg("agent.ext", { ext: agent.ipphone }) : "");
+    setText(el.sipIdentity, sipUri ? msg("agent.sip", { uri: sipUri }) : "");
   };
 
   ui.setBridgeStatus = (state, text) => {
     el.bridge.dataset.state = state;
-    el.bridge.textContent = text;
+    setText(el.bridge, text);
   };
 
   ui.setSipStatus = (state, text) => {
     el.sip.dataset.state = state;
-    el.sip.textContent = text;
+    setText(el.sip, text);
   };
 
   ui.notice = (text, kind = "info") => {
-    el.notice.textContent = text || "";
+    setText(el.notice, text || "");
     el.notice.dataset.kind = kind;
+    el.notice.dataset.message = text?.key ?? ""; // which message is shown, whatever the language
     el.notice.hidden = !text;
   };
 
   ui.setReady = (ready) => {
     el.ready.setAttribute("aria-pressed", String(Boolean(ready)));
-    el.ready.textContent = ready ? "Ready" : "Not ready";
+    setText(el.ready, msg(ready ? "ready.on" : "ready.off"));
   };
 
   ui.setVoice = ({ voice, holderTab, deviceType }) => {
     el.enableVoice.hidden = Boolean(voice) || deviceType !== 1;
     el.voiceHolder.hidden = Boolean(voice) || deviceType !== 1;
-    el.voiceHolder.textContent = holderTab ? "The phone is on in another tab." : "No tab has the phone on.";
+    setText(el.voiceHolder, msg(holderTab ? "voice.otherTab" : "voice.noTab"));
   };
 
   ui.setDevice = (deviceType, mobile) => {
@@ -196,7 +247,7 @@ export function createUI(doc = document) {
   };
 
   ui.deviceError = (text) => {
-    el.deviceError.textContent = text || "";
+    setText(el.deviceError, text || "");
     el.deviceError.hidden = !text;
   };
 
@@ -211,7 +262,7 @@ export function createUI(doc = document) {
     el.dialInput.value = el.dialInput.value.slice(0, -1);
   };
   ui.dialError = (text) => {
-    el.dialError.textContent = text || "";
+    setText(el.dialError, text || "");
     el.dialError.hidden = !text;
   };
   ui.canCall = (can) => {
@@ -223,6 +274,7 @@ export function createUI(doc = document) {
    * canAnswer, canControl, muted, onHold, answeredAt, statusText, error}
    */
   ui.renderCall = (call) => {
+    lastCall = call;
     app.dataset.callState = call ? (call.state === "progress" || call.state === "dialing" ? "dialing" : call.state) : "idle";
     clearInterval(timerHandle);
     el.timer.textContent = "";
@@ -233,20 +285,22 @@ export function createUI(doc = document) {
     }
     el.card.hidden = false;
     const inbound = call.direction === "inbound";
-    el.kind.textContent = {
-      ringing: inbound ? "Incoming call" : "Calling",
-      dialing: "Calling",
-      progress: "Calling",
-      in_call: inbound ? "Inbound call" : "Outbound call",
-      ended: "Call ended",
-    }[call.state] ?? "Call";
-    el.phone.textContent = call.phone || "Unknown number";
+    el.kind.textContent = t(
+      {
+        ringing: inbound ? "call.incoming" : "call.calling",
+        dialing: "call.calling",
+        progress: "call.calling",
+        in_call: inbound ? "call.inbound" : "call.outbound",
+        ended: "call.ended",
+      }[call.state] ?? "call.call",
+    );
+    el.phone.textContent = call.phone ? formatPhone(call.phone) : t("call.unknownNumber");
     const contact = call.contact;
     el.customer.hidden = !contact?.name && !contact?.url;
     // The bridge only forwards http(s) links from the CRM; checked again here (never a javascript: URL).
     if (contact?.url && /^https?:\/\//i.test(contact.url)) {
       el.customerLink.href = contact.url;
-      el.customerLink.textContent = contact.name || "Open in CRM";
+      el.customerLink.textContent = contact.name || t("call.openInCrm");
       el.customerLink.hidden = false;
       el.customerName.textContent = "";
     } else {
@@ -254,18 +308,18 @@ export function createUI(doc = document) {
       el.customerLink.removeAttribute("href");
       el.customerName.textContent = contact?.name || "";
     }
-    el.status.textContent = call.statusText || "";
-    el.callError.textContent = call.error || "";
+    el.status.textContent = String(call.statusText || "");
+    el.callError.textContent = String(call.error || "");
     el.callError.hidden = !call.error;
     const live = call.state === "in_call" && call.canControl;
     el.answer.hidden = !(call.state === "ringing" && inbound && call.canAnswer);
     el.hangup.hidden = call.state === "ended" || !call.canControl;
-    el.hangup.textContent = call.state === "ringing" && inbound ? "Decline" : "Hang up";
+    el.hangup.textContent = t(call.state === "ringing" && inbound ? "button.decline" : "button.hangup");
     for (const button of [el.mute, el.hold, el.transfer]) button.hidden = !live;
     el.mute.setAttribute("aria-pressed", String(Boolean(call.muted)));
-    el.mute.textContent = call.muted ? "Unmute" : "Mute";
+    el.mute.textContent = t(call.muted ? "button.unmute" : "button.mute");
     el.hold.setAttribute("aria-pressed", String(Boolean(call.onHold)));
-    el.hold.textContent = call.onHold ? "Resume" : "Hold";
+    el.hold.textContent = t(call.onHold ? "button.resume" : "button.hold");
     if (!live) el.transferForm.hidden = true;
     if (call.state === "in_call" && call.answeredAt) {
       const tick = () => {
@@ -285,12 +339,13 @@ export function createUI(doc = document) {
   };
 
   ui.historyError = (text) => {
-    el.historyError.textContent = text || "";
+    setText(el.historyError, text || "");
     el.historyError.hidden = !text;
   };
 
   /** items: the calls API's CallView list. */
   ui.renderHistory = (items) => {
+    lastHistory = items;
     el.historyList.replaceChildren();
     el.historyEmpty.hidden = items.length > 0;
     for (const call of items) {
@@ -302,10 +357,10 @@ export function createUI(doc = document) {
       const dir = doc.createElement("span");
       dir.className = "dir";
       dir.textContent = inbound ? "↙" : "↗";
-      dir.title = inbound ? "Inbound" : "Outbound";
+      dir.title = t(inbound ? "history.inbound" : "history.outbound");
       const num = doc.createElement("span");
       num.className = "num";
-      num.textContent = call.phone || "Unknown";
+      num.textContent = call.phone ? formatPhone(call.phone) : t("history.unknown");
       const meta = doc.createElement("span");
       meta.className = "meta";
       const when = call.calldate_local || call.calldate || call.started_at || "";
@@ -317,16 +372,16 @@ export function createUI(doc = document) {
       if (call.recording?.state === "stored") {
         const play = doc.createElement("button");
         play.type = "button";
-        play.textContent = "▶ Play";
-        play.setAttribute("aria-label", `Play the recording of the call with ${call.phone || "unknown"}`);
+        play.textContent = t("history.play");
+        play.setAttribute("aria-label", t("history.playLabel", { phone: call.phone ? formatPhone(call.phone) : t("history.someone") }));
         play.addEventListener("click", () => ui.emit("play", call.callid));
         actions.append(play);
       }
       if (call.phone) {
         const again = doc.createElement("button");
         again.type = "button";
-        again.textContent = "Call";
-        again.setAttribute("aria-label", `Call ${call.phone}`);
+        again.textContent = t("history.call");
+        again.setAttribute("aria-label", t("history.callLabel", { phone: formatPhone(call.phone) }));
         again.addEventListener("click", () => ui.emit("callBack", call.phone));
         actions.append(again);
       }
@@ -342,6 +397,9 @@ export function createUI(doc = document) {
   };
 
   ui.selectTab("dialpad");
+  // Before any login: the agent's saved choice, else the browser's language (the tenant's comes later).
+  setLanguage(pickLanguage({ chosen: storedLanguage(), browser: browserLanguages() }));
+  applyLanguage();
   return ui;
 }
 
@@ -353,18 +411,15 @@ export function formatDuration(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
-function statusWords(status) {
-  const value = (status || "").toUpperCase();
-  return (
-    {
-      ANSWERED: "Answered",
-      "NO ANSWER": "No answer",
-      NO_ANSWER: "No answer",
-      BUSY: "Busy",
-      FAILED: "Failed",
-      CANCEL: "Cancelled",
-      CANCELED: "Cancelled",
-      CONGESTION: "Failed",
-    }[value] ?? (status || "")
-  );
+/** A PBX call status (seed 004: ANSWERED, NO ANSWER, BUSY, FAILED, CANCEL, CONGESTION) as words. */
+export function statusWords(status, prefix = "status.") {
+  const value = normalizeStatus(status);
+  const key = `${prefix}${value}`;
+  return value && t(key) !== key ? t(key) : status || "";
+}
+
+/** The PBXs' spellings of one status as one: "no_answer" → "NO ANSWER", "CANCELED" → "CANCEL". */
+export function normalizeStatus(status) {
+  const value = String(status || "").toUpperCase().replace(/_/g, " ").trim();
+  return value === "CANCELED" || value === "CANCELLED" ? "CANCEL" : value;
 }

@@ -66,3 +66,26 @@ def test_transfer_queues_are_set_with_the_cli(table: Any) -> None:
     assert tenant.transfer_queues == {"sales": "8001", "vip": "8009"}
     # And a malformed mapping is a usage error
     assert Run("tenant", "update", "shop1", "--transfer-queue", "sales").code == 2
+
+
+def test_tenant_default_language_reaches_the_webphone(table: Any, demo: Any, login_api: Invoke) -> None:
+    # Given the demo tenant with no language set: the webphone follows the browser
+    status, body = login(login_api, "demo", demo_token("101"))
+    assert status == 200
+    assert _me(login_api, body["user"]["token"])["webphone"]["language"] is None
+    # When the operator sets Vietnamese as the tenant's webphone language
+    updated = Run("tenant", "update", "demo", "--webphone-language", "vi")
+    assert updated.code == 0, updated.err
+    forget_caches()
+    # Then the agent's profile carries it to the page (its default unless the agent chose another)
+    status, body = login(login_api, "demo", demo_token("101"))
+    assert status == 200
+    assert _me(login_api, body["user"]["token"])["webphone"]["language"] == "vi"
+    # And only the catalogs' languages are accepted
+    assert Run("tenant", "update", "demo", "--webphone-language", "fr").code == 2
+    # And a new tenant can start with English
+    assert Run("tenant", "create", "shop2", "--domain", "shop2", "--webphone-language", "en").code == 0
+    forget_caches()
+    shop2 = repository.get_by_customer("shop2")
+    assert shop2 is not None
+    assert shop2.webphone_language == "en"

@@ -7,7 +7,7 @@ login (seeds 001/002, ``/{domain}/thirdParty/login``).
 
 from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -28,6 +28,9 @@ IPPHONE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 MOBILE_PATTERN = r"^\+?[0-9]{8,15}$"
 
 CustomerCode = Annotated[str, Field(pattern=CUSTOMER_PATTERN)]
+# The languages of the webphone's and the SDK's message catalogs (webphone/js/messages/).
+WebphoneLanguage = Literal["vi", "en"]
+WEBPHONE_LANGUAGES: tuple[str, ...] = ("vi", "en")
 Ipphone = Annotated[str, Field(pattern=IPPHONE_PATTERN)]
 
 
@@ -78,6 +81,8 @@ class Tenant(BaseModel):
     sip_ws_url: str = DEFAULT_SIP_WS_URL  # SIP over WebSocket endpoint the webphone (JsSIP) opens
     sip_realm: str | None = None
     ice_servers: list[dict[str, Any]] = Field(default_factory=lambda: [dict(s) for s in DEFAULT_ICE_SERVERS])
+    # The webphone's language for agents who have not chosen one in its Settings; None: the browser's.
+    webphone_language: WebphoneLanguage | None = None
     # SHA-256 of the CRM API keys; the keys themselves are shown once and never stored.
     api_key_hashes: list[str] = Field(default_factory=list)
     created_at: datetime | None = None

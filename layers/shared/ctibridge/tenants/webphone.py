@@ -22,4 +22,6 @@ def webphone_config(tenant: Tenant, agent: Agent, secrets: TenantSecrets) -> dic
         "sip_uri": sip_uri(tenant, agent),
         "password": password.get_secret_value() if password else None,
         "realm": tenant.sip_realm or host,
+        # The page's default language (the agent's own choice in Settings wins); None: the browser's.
+        "language": tenant.webphone_language,
     }
