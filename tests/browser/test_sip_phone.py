@@ -20,7 +20,14 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.conftest import CRM_CUSTOMER, CRM_CUSTOMER_PHONE, Pbx, Phone, copy_for_readme
+from tests.browser.conftest import (
+    CRM_CUSTOMER,
+    CRM_CUSTOMER_PHONE,
+    CRM_CUSTOMER_PHONE_SHOWN,
+    Pbx,
+    Phone,
+    copy_for_readme,
+)
 from tests.support.local_stack import RunningStack
 from tests.support.sip_server import Kamailio, start_sipp
 
@@ -47,7 +54,7 @@ def test_page_registers_rings_and_answers_a_sip_call(
     try:
         # Then the page rings: one card, the popup and the SIP call merged, with an Answer button
         expect(page.locator("#answer")).to_be_visible(timeout=15_000)
-        expect(page.locator("#call-phone")).to_have_text(CRM_CUSTOMER_PHONE)
+        expect(page.locator("#call-phone")).to_have_text(CRM_CUSTOMER_PHONE_SHOWN)
         expect(page.locator("#call-customer-link")).to_have_text(CRM_CUSTOMER["name"], timeout=10_000)
         expect(page.locator("#hangup")).to_have_text("Decline")
         _wait_for(lambda: "SIP/2.0 180 Ringing" in sipp.messages(), "180 Ringing at sipp", sipp.report)
@@ -122,7 +129,7 @@ def test_click_to_call_reaches_the_page_and_dials_with_the_custom_call_id(
             },
         )
         # Then the page dials: the INVITE goes out with the CRM's Call-ID (seed 004 §2.2)
-        expect(page.locator("#call-phone")).to_have_text("0987654321", timeout=10_000)
+        expect(page.locator("#call-phone")).to_have_text("0987 654 321", timeout=10_000)
         _wait_for(
             lambda: "INVITE sip:0987654321@127.0.0.1" in pstn.messages(), "INVITE at the PSTN", pstn.report
         )

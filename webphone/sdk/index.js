@@ -14,9 +14,13 @@
 // from document.currentScript while the script runs, so load it with a plain <script src> (not as a
 // module, not injected later without `data-config`); <script src=... data-config="https://.../config.json">
 // names another file, and CTIBridge.init({token, domain, httpApiUrl, websocketUrl}) needs none.
+//
+// Language of the SDK's messages (call-out errors, dial checks): <script ... data-language="vi"> or
+// CTIBridge.setLanguage("vi"|"en"), else the browser's (navigator.language vi-* → Vietnamese), else English.
 
 import { installAlohubCompat } from "./alohub.js";
 import { CTIBridgeClient, TRANSFER_ERRORS } from "./client.js";
+import { browserLanguages, getLanguage, pickLanguage, setLanguage } from "../js/i18n.js";
 import { installVccCompat } from "./vcc.js";
 
 function configUrl() {
@@ -26,8 +30,11 @@ function configUrl() {
 }
 
 if (!window.CTIBridge) {
+  setLanguage(pickLanguage({ chosen: document.currentScript?.dataset.language, browser: browserLanguages() }));
   const client = new CTIBridgeClient({ configUrl: configUrl() });
   client.TRANSFER_ERRORS = TRANSFER_ERRORS;
+  client.setLanguage = (language) => setLanguage(language);
+  Object.defineProperty(client, "language", { get: getLanguage, enumerable: true });
   window.CTIBridge = client;
   installVccCompat(client, window);
   installAlohubCompat(client, window);
