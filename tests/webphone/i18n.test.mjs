@@ -1,5 +1,5 @@
 // The webphone's message catalogs and Vietnamese number formatting, without a browser:
-//   node --test tests/js/
+//   node --test tests/webphone/
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
