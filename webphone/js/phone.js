@@ -28,6 +28,7 @@ import { Bridge, tabId } from "./bridge.js";
 import { CallState } from "./call-state.js";
 import { describeCalloutError, ERROR_CODES } from "./callout-errors.js";
 import { Emitter } from "./emitter.js";
+import { t } from "./i18n.js";
 import { checkDialable } from "./phone-numbers.js";
 import { Session } from "./session.js";
 import { SipPhone } from "./sip.js";
@@ -47,7 +48,20 @@ export const TRANSFER_ANSWER_MS = 10_000;
 const TRANSFER_WAIT_MS = TRANSFER_ANSWER_MS + 3_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const FIRST_STATE_MS = 15_000;
-export const DEVICE_NAMES = Object.freeze({ 1: "this browser", 2: "your IP phone", 3: "your mobile" });
+// The messages below are the catalogs' (i18n.js): in the page's language, or the SDK's (data-language).
+const DEVICE_KEYS = Object.freeze({ 1: "device.browser", 2: "device.ipPhone", 3: "device.mobile" });
+/** Where the agent's calls ring, in words of the current language ("this browser", "trình duyệt này"). */
+export const DEVICE_NAMES = Object.freeze({
+  get 1() {
+    return t(DEVICE_KEYS[1]);
+  },
+  get 2() {
+    return t(DEVICE_KEYS[2]);
+  },
+  get 3() {
+    return t(DEVICE_KEYS[3]);
+  },
+});
 
 /** An Error with a stable `code` (and what else the caller should know). */
 export function phoneError(code, message, fields = {}) {
@@ -145,7 +159,7 @@ export class PhoneCore extends Emitter {
   // ------------------------------------------------------------------ login
   /** Where the bridge's APIs are ({httpApiUrl, websocketUrl}): a new session against them. */
   configure(config) {
-    if (!config?.httpApiUrl) throw phoneError("CONFIG_MISSING", "The bridge's config has no httpApiUrl.");
+    if (!config?.httpApiUrl) throw phoneError("CONFIG_MISSING", t("core.configNoHttpApi"));
     this.#config = { httpApiUrl: config.httpApiUrl, websocketUrl: config.websocketUrl ?? null };
     this.#session = this.#newSession();
     return this.#session;
@@ -156,7 +170,7 @@ export class PhoneCore extends Emitter {
    * once the bridge sent its first state (the SDK's init). Rejects with {code, status, message}.
    */
   async login(domain, token, { waitForState = false } = {}) {
-    if (!this.#session) throw phoneError("CONFIG_MISSING", "The bridge's config is not loaded.");
+    if (!this.#session) throw phoneError("CONFIG_MISSING", t("core.configNotLoaded"));
     if (this.#session.loggedIn || this.#bridge) await this.stop({ logout: true });
     await this.#session.login(domain, token);
     await this.start({ waitForState });
@@ -184,13 +198,13 @@ export class PhoneCore extends Emitter {
     const generation = ++this.#generation;
     const session = this.#session;
     const me = await session.me();
-    if (generation !== this.#generation) throw phoneError("INIT_REPLACED", "Another login replaced this one.");
+    if (generation !== this.#generation) throw phoneError("INIT_REPLACED", t("core.loginReplaced"));
     this.#me = me;
     this.#status.deviceType = Number(me.agent?.device_type) || 1;
     this.#status.mobile = me.agent?.mobile ?? null;
     this.emit("profile", me);
     const url = this.#config.websocketUrl || me.realtime?.ws_url;
-    if (!url) throw phoneError("CONFIG_MISSING", "The bridge's WebSocket URL is unknown (config.json).");
+    if (!url) throw phoneError("CONFIG_MISSING", t("sdk.wsUrlUnknown"));
     const bridge = new this.#deps.BridgeImpl({
       url,
       getToken: () => session.token,
@@ -242,7 +256,7 @@ export class PhoneCore extends Emitter {
 
   /** An authorized request to the HTTP API (the page's history). */
   api(path, options) {
-    if (!this.#session) return Promise.reject(phoneError("SESSION_INVALID", "Not logged in."));
+    if (!this.#session) return Promise.reject(phoneError("SESSION_INVALID", t("core.notLoggedIn")));
     return this.#session.api(path, options);
   }
 
@@ -262,7 +276,7 @@ export class PhoneCore extends Emitter {
   /** Where calls ring: 1 this browser, 2 an IP phone or softphone, 3 the mobile `mobile`. */
   async setDevice(deviceType, mobile = null) {
     const type = Number(deviceType);
-    if (![1, 2, 3].includes(type)) throw phoneError("VALIDATION_ERROR", `Device type ${deviceType} is not one of 1, 2, 3.`);
+    if (![1, 2, 3].includes(type)) throw phoneError("VALIDATION_ERROR", t("sdk.badDevice", { device: deviceType }));
     const fields = type === 3 ? { device_type: 3, mobile } : { device_type: type };
     await this.#ask("device", fields, "device", { match: (m) => m.device_type === type });
     if (this.#bridge) this.#bridge.device = type; // the ?device= of its next reconnect
@@ -312,10 +326,10 @@ export class PhoneCore extends Emitter {
       throw error;
     };
     if (!checked.ok) fail(ERROR_CODES.CONNECT, checked.message);
-    if (!this.#session?.loggedIn) fail(ERROR_CODES.NOT_CONNECT_AGENT, "Not logged in: log in first.");
-    if (this.#calls.busy) fail(ERROR_CODES.AGENT_BUSY, "You are already on a call.");
+    if (!this.#session?.loggedIn) fail(ERROR_CODES.NOT_CONNECT_AGENT, t("core.logInFirst"));
+    if (this.#calls.busy) fail(ERROR_CODES.AGENT_BUSY, t("dial.busy"));
     if (route !== "browser" && !this.ringsHere) {
-      if (this.#bridge?.state !== "open") fail(ERROR_CODES.NOT_CONNECT_AGENT, "The bridge is not connected.");
+      if (this.#bridge?.state !== "open") fail(ERROR_CODES.NOT_CONNECT_AGENT, t("sdk.notConnected"));
       let accepted;
       try {
         accepted = await this.#ask("callout", { phone: checked.number }, "callout.accepted");
@@ -342,11 +356,11 @@ export class PhoneCore extends Emitter {
   /** Answer the ringing call (seed onAcceptCall); resolves when it is up. */
   async answer() {
     const call = this.#calls.record;
-    if (!call || call.direction !== "inbound" || call.state !== "ringing") throw phoneError("NO_CALL", "No call is ringing.");
+    if (!call || call.direction !== "inbound" || call.state !== "ringing") throw phoneError("NO_CALL", t("sdk.noRinging"));
     const answered = this.#callEvent(call, "answered");
     if (!call.sip || !this.#sip?.answer()) {
       answered.cancel();
-      throw phoneError("NOT_SUPPORTED", `This call rings on ${DEVICE_NAMES[this.#status.deviceType]}, not in this tab: answer it there.`);
+      throw phoneError("NOT_SUPPORTED", t("sdk.answerElsewhere", { device: DEVICE_NAMES[this.#status.deviceType] }));
     }
     this.#calls.answering();
     await answered.promise;
@@ -356,12 +370,12 @@ export class PhoneCore extends Emitter {
   /** Hang up, cancel a call-out, or decline a ringing call (seed endCall); resolves when it ended. */
   async hangup() {
     const call = this.#calls.record;
-    if (!call) throw phoneError("NO_CALL", "There is no call.");
+    if (!call) throw phoneError("NO_CALL", t("sdk.noCall"));
     // Listen first: JsSIP ends an established call synchronously inside terminate().
     const ended = this.#callEvent(call, "ended");
     if (!call.sip || !this.#sip?.hangup()) {
       ended.cancel();
-      throw phoneError("NOT_SUPPORTED", `This call is on ${DEVICE_NAMES[this.#status.deviceType]}, not in this tab: hang up there.`);
+      throw phoneError("NOT_SUPPORTED", t("sdk.hangupElsewhere", { device: DEVICE_NAMES[this.#status.deviceType] }));
     }
     return ended.promise;
   }
@@ -407,7 +421,7 @@ export class PhoneCore extends Emitter {
       this.emit("transferError", code, info);
       throw phoneError(code, message, { info });
     };
-    if (!target) fail(TRANSFER_ERRORS.NOT_CHOOSE_TYPE_TRANSFER, "Choose the agent to transfer the call to.");
+    if (!target) fail(TRANSFER_ERRORS.NOT_CHOOSE_TYPE_TRANSFER, t("sdk.chooseAgent"));
     const call = this.#callToTransfer(fail);
     let pending;
     try {
@@ -442,7 +456,7 @@ export class PhoneCore extends Emitter {
       this.emit("transferError", code, null);
       throw phoneError(code, message, { queueId: queue });
     };
-    if (!queue) fail(TRANSFER_ERRORS.NOT_CHOOSE_TYPE_TRANSFER, "Choose the queue to transfer the call to.");
+    if (!queue) fail(TRANSFER_ERRORS.NOT_CHOOSE_TYPE_TRANSFER, t("sdk.chooseQueue"));
     this.#callToTransfer(fail);
     let target;
     try {
@@ -457,7 +471,7 @@ export class PhoneCore extends Emitter {
   /** Accept (true) or reject (false) the transfer offered to this agent (seed responseTransferAgent). */
   async respondTransfer(accept) {
     const offered = this.#incomingTransfer;
-    if (!offered) throw phoneError("NO_TRANSFER_REQUEST", "No transfer is waiting for an answer.");
+    if (!offered) throw phoneError("NO_TRANSFER_REQUEST", t("sdk.noTransferRequest"));
     this.#clearIncomingTransfer();
     const closed = await this.#ask("transfer.respond", { transfer_id: offered.transferId, accept: Boolean(accept) }, "transfer.closed", {
       match: (m) => m.transfer_id === offered.transferId,
@@ -467,9 +481,9 @@ export class PhoneCore extends Emitter {
 
   #callToTransfer(fail) {
     const call = this.#calls.record;
-    if (!call || call.state !== "in_call") fail(TRANSFER_ERRORS.NOT_IN_A_CALL, "There is no call to transfer.");
+    if (!call || call.state !== "in_call") fail(TRANSFER_ERRORS.NOT_IN_A_CALL, t("sdk.noCallToTransfer"));
     if (!call.sip || this.#sip?.call !== call.sip) {
-      fail(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, "The call is not in this tab's phone: transfer it where it was answered.");
+      fail(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, t("sdk.transferElsewhere"));
     }
     return call;
   }
@@ -478,15 +492,15 @@ export class PhoneCore extends Emitter {
   #refer(target) {
     const sip = this.#sip;
     const call = this.#calls.record;
-    if (!sip || !call?.sip) return Promise.reject(phoneError(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, "The call is gone."));
-    return firstOf(REQUEST_TIMEOUT_MS, () => phoneError(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, "The transfer got no answer."), (resolve, reject) => {
+    if (!sip || !call?.sip) return Promise.reject(phoneError(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, t("sdk.callGone")));
+    return firstOf(REQUEST_TIMEOUT_MS, () => phoneError(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, t("sdk.transferNoAnswer")), (resolve, reject) => {
       const offs = [
         sip.on("transferRequested", (sipCall) => sipCall === call.sip && resolve()),
         sip.on("transferFailed", (sipCall, failure) => {
-          if (sipCall === call.sip) reject(phoneError(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, `The transfer was refused (${failure?.sipCode ?? "no answer"}).`));
+          if (sipCall === call.sip) reject(phoneError(TRANSFER_ERRORS.TRANSFER_CALL_FAILED, t("sdk.transferRefused", { reason: failure?.sipCode ?? t("sdk.noAnswer") })));
         }),
       ];
-      if (!sip.transfer(target)) reject(phoneError(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, "The call is not established."));
+      if (!sip.transfer(target)) reject(phoneError(TRANSFER_ERRORS.COULD_NOT_GET_CALL_INFO, t("sdk.notEstablished")));
       return offs;
     });
   }
@@ -631,7 +645,7 @@ export class PhoneCore extends Emitter {
 
   #send(action, fields = {}, required = true) {
     const sent = Boolean(this.#bridge?.send(action, fields));
-    if (!sent && required) throw phoneError("NOT_CONNECTED", "The bridge is not connected.");
+    if (!sent && required) throw phoneError("NOT_CONNECTED", t("sdk.notConnected"));
     return sent;
   }
 
@@ -649,8 +663,8 @@ export class PhoneCore extends Emitter {
     match ??= () => true;
     timeoutMs ??= REQUEST_TIMEOUT_MS;
     const bridge = this.#bridge;
-    if (!bridge) return Promise.reject(phoneError("NOT_CONNECTED", "Not logged in: log in first."));
-    return firstOf(timeoutMs, () => phoneError("TIMEOUT", `The bridge did not answer (${type}).`), (resolve, reject) => [
+    if (!bridge) return Promise.reject(phoneError("NOT_CONNECTED", t("core.logInFirst")));
+    return firstOf(timeoutMs, () => phoneError("TIMEOUT", t("core.bridgeNoAnswer", { type })), (resolve, reject) => [
       bridge.on(type, (msg) => match(msg) && resolve(msg)),
       ...(action ? [bridge.on("error", (msg) => msg.action === action && reject(phoneError(msg.code, msg.message)))] : []),
     ]);
@@ -732,7 +746,7 @@ export class PhoneCore extends Emitter {
           if (c.id !== call.id) return;
           cancel();
           if (event === "ended") resolve(c);
-          else reject(phoneError("CALL_ENDED", "The call ended."));
+          else reject(phoneError("CALL_ENDED", t("sdk.callEnded")));
         }),
       );
     });

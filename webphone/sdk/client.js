@@ -17,6 +17,7 @@
 
 import JsSIP from "jssip/lib/JsSIP.js";
 import { Emitter } from "../js/emitter.js";
+import { t } from "../js/i18n.js";
 import { PhoneCore, phoneError, TRANSFER_ERRORS } from "../js/phone.js";
 
 export { TRANSFER_ERRORS };
@@ -70,11 +71,11 @@ export class CTIBridgeClient extends Emitter {
       });
     const core = this.#core;
     for (const name of FORWARDED) core.on(name, (...args) => this.emit(name, ...args));
-    core.on("revoked", (reason) => this.emit("error", phoneError("SESSION_REVOKED", "The session was ended; log in again.", { reason })));
+    core.on("revoked", (reason) => this.emit("error", phoneError("SESSION_REVOKED", t("sdk.sessionRevoked"), { reason })));
     core.on("expired", (error) => this.emit("error", phoneError(error.code || "SESSION_EXPIRED", error.message)));
     core.on("sipError", (error) => this.emit("error", error));
     core.on("registrationFailed", ({ cause, sipCode }) => {
-      this.emit("error", phoneError("SIP_REGISTRATION_FAILED", `The browser phone could not register (${sipCode ?? cause}).`));
+      this.emit("error", phoneError("SIP_REGISTRATION_FAILED", t("sdk.registerFailed", { detail: sipCode ?? cause })));
     });
     if (typeof document !== "undefined") {
       // Browsers play sounds only after a gesture: the agent's first click or key unlocks the ring tone.
@@ -105,7 +106,7 @@ export class CTIBridgeClient extends Emitter {
    * `httpApiUrl`/`websocketUrl` override config.json (for a page that loaded the script another way).
    */
   async init({ token, domain, httpApiUrl = null, websocketUrl = null } = {}) {
-    if (!token || !domain) throw phoneError("VALIDATION_ERROR", "CTIBridge.init needs {token, domain}.");
+    if (!token || !domain) throw phoneError("VALIDATION_ERROR", t("sdk.initNeedsLogin"));
     await this.#core.stop({ logout: true });
     const config = httpApiUrl ? { httpApiUrl, websocketUrl } : await loadConfig(this.#configUrl);
     this.#core.configure(config);
@@ -154,15 +155,15 @@ export class CTIBridgeClient extends Emitter {
 
 /** config.json next to the script ({httpApiUrl, websocketUrl}): where this bridge's APIs are. */
 async function loadConfig(url) {
-  if (!url) throw phoneError("CONFIG_MISSING", "Where the bridge is is unknown: load ctibridge.js with <script src>, or pass httpApiUrl to init().");
+  if (!url) throw phoneError("CONFIG_MISSING", t("sdk.whereIsBridge"));
   let response;
   try {
     response = await fetch(url, { cache: "no-store", credentials: "omit" });
   } catch {
-    throw phoneError("NETWORK_ERROR", `The bridge's config.json can't be reached (${url}).`);
+    throw phoneError("NETWORK_ERROR", t("sdk.configUnreachable", { url }));
   }
-  if (!response.ok) throw phoneError("CONFIG_MISSING", `The bridge's config.json answered HTTP ${response.status}.`);
+  if (!response.ok) throw phoneError("CONFIG_MISSING", t("sdk.configHttp", { status: response.status }));
   const config = await response.json();
-  if (!config?.httpApiUrl) throw phoneError("CONFIG_MISSING", "The bridge's config.json has no httpApiUrl.");
+  if (!config?.httpApiUrl) throw phoneError("CONFIG_MISSING", t("sdk.configMissing"));
   return config;
 }

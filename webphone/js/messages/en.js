@@ -2,8 +2,6 @@
 // that both catalogs have the same keys and the same {placeholders}).
 
 export default Object.freeze({
-  "language.name": "English",
-
   // ---------------------------------------------------------------- the page
   "page.title": "CTI Bridge webphone",
   "page.loading": "Loading…",
@@ -115,8 +113,6 @@ export default Object.freeze({
   "dial.help": "Type digits anywhere; Enter calls or answers, Esc hangs up.",
   "dial.empty": "Type a phone number first.",
   "dial.wrongNumber": "Wrong phone number: use 8 to 13 digits, or an extension of 1 to 7 digits.",
-  "dial.notBrowser": "Your calls ring on {device}: choose \"This browser\" in Settings to call from here.",
-  "dial.otherTab": "The phone is on in another tab: use it there, or click \"Use the phone in this tab\".",
   "dial.busy": "You are already on a call.",
 
   // ---------------------------------------------------------------- history
@@ -168,11 +164,19 @@ export default Object.freeze({
   "callout.microphoneDenied": "The browser did not allow the microphone: allow it and call again.",
 
   // ---------------------------------------------------------------- the SDK (ctibridge.js)
+  "core.configNoHttpApi": "The bridge's config has no httpApiUrl.",
+  "core.configNotLoaded": "The bridge's config is not loaded.",
+  "core.loginReplaced": "Another login replaced this one.",
+  "core.notLoggedIn": "Not logged in.",
+  "core.logInFirst": "Not logged in: log in first.",
+  "core.bridgeNoAnswer": "The bridge did not answer ({type}).",
+  "sdk.registerFailed": "The browser phone could not register ({detail}).",
+  "sdk.whereIsBridge": "Where the bridge is is unknown: load ctibridge.js with <script src>, or pass httpApiUrl to init().",
+  "sdk.configUnreachable": "The bridge's config.json can't be reached ({url}).",
+  "sdk.configHttp": "The bridge's config.json answered HTTP {status}.",
   "sdk.initNeedsLogin": "CTIBridge.init needs {token, domain}.",
-  "sdk.initReplaced": "Another init() replaced this one.",
   "sdk.wsUrlUnknown": "The bridge's WebSocket URL is unknown (config.json).",
   "sdk.configMissing": "The bridge's config.json has no httpApiUrl.",
-  "sdk.notLoggedIn": "Not logged in: call CTIBridge.init({token, domain}) first.",
   "sdk.notConnected": "The bridge is not connected.",
   "sdk.badDevice": "Device type {device} is not one of 1, 2, 3.",
   "sdk.noRinging": "No call is ringing.",

@@ -3,8 +3,6 @@
 // với tư vấn viên; bảng lỗi gọi ra lấy từ tài liệu của nhà cung cấp (seed 000).
 
 export default Object.freeze({
-  "language.name": "Tiếng Việt",
-
   // ---------------------------------------------------------------- trang
   "page.title": "Webphone CTI Bridge",
   "page.loading": "Đang tải…",
@@ -116,8 +114,6 @@ export default Object.freeze({
   "dial.help": "Gõ số ở bất kỳ đâu; Enter để gọi hoặc nghe máy, Esc để gác máy.",
   "dial.empty": "Hãy nhập số điện thoại trước.",
   "dial.wrongNumber": "Sai số điện thoại: nhập từ 8 đến 13 chữ số, hoặc số máy lẻ từ 1 đến 7 chữ số.",
-  "dial.notBrowser": "Cuộc gọi của bạn đang đổ chuông trên {device}: chọn \"Trình duyệt này\" trong Cài đặt để gọi từ đây.",
-  "dial.otherTab": "Điện thoại đang bật ở một tab khác: hãy gọi từ tab đó, hoặc bấm \"Dùng điện thoại ở tab này\".",
   "dial.busy": "Bạn đang trong một cuộc gọi khác.",
 
   // ---------------------------------------------------------------- lịch sử
@@ -169,11 +165,19 @@ export default Object.freeze({
   "callout.microphoneDenied": "Trình duyệt chưa cho phép dùng micro: hãy cho phép rồi gọi lại.",
 
   // ---------------------------------------------------------------- SDK (ctibridge.js)
+  "core.configNoHttpApi": "Cấu hình của cầu nối không có httpApiUrl.",
+  "core.configNotLoaded": "Chưa tải cấu hình của cầu nối.",
+  "core.loginReplaced": "Một lần đăng nhập khác đã thay thế lần này.",
+  "core.notLoggedIn": "Chưa đăng nhập.",
+  "core.logInFirst": "Chưa đăng nhập: hãy đăng nhập trước.",
+  "core.bridgeNoAnswer": "Cầu nối không phản hồi ({type}).",
+  "sdk.registerFailed": "Điện thoại trên trình duyệt không đăng ký được ({detail}).",
+  "sdk.whereIsBridge": "Chưa biết địa chỉ cầu nối: hãy tải ctibridge.js bằng <script src>, hoặc truyền httpApiUrl cho init().",
+  "sdk.configUnreachable": "Không tải được config.json của cầu nối ({url}).",
+  "sdk.configHttp": "config.json của cầu nối trả về HTTP {status}.",
   "sdk.initNeedsLogin": "CTIBridge.init cần {token, domain}.",
-  "sdk.initReplaced": "Một lệnh init() khác đã thay thế lệnh này.",
   "sdk.wsUrlUnknown": "Chưa biết địa chỉ WebSocket của cầu nối (config.json).",
   "sdk.configMissing": "Tệp config.json của cầu nối không có httpApiUrl.",
-  "sdk.notLoggedIn": "Chưa đăng nhập: hãy gọi CTIBridge.init({token, domain}) trước.",
   "sdk.notConnected": "Chưa kết nối tới cầu nối.",
   "sdk.badDevice": "Loại thiết bị {device} không phải 1, 2 hay 3.",
   "sdk.noRinging": "Không có cuộc gọi nào đang đổ chuông.",
