@@ -21,6 +21,7 @@ import {
 import en from "../../webphone/js/messages/en.js";
 import vi from "../../webphone/js/messages/vi.js";
 import { checkDialable, formatPhone } from "../../webphone/js/phone-numbers.js";
+import { loggedInCore } from "./fakes.mjs";
 
 const placeholders = (text) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
 
@@ -185,5 +186,23 @@ describe("call-out errors and dial checks follow the language", () => {
     assert.equal(inLanguage("vi", () => checkDialable("12ab").message), vi["dial.wrongNumber"]);
     assert.equal(inLanguage("en", () => checkDialable("").message), en["dial.empty"]);
     assert.deepEqual(checkDialable("0912 345 678"), { ok: true, number: "0912345678", kind: "external" });
+  });
+});
+
+describe("the phone core's messages (the SDK's errors) follow the language", () => {
+  it("rejects in Vietnamese, with the same stable codes", async () => {
+    const { core, sip } = await loggedInCore();
+    const before = getLanguage();
+    setLanguage("vi");
+    try {
+      await assert.rejects(core.call("12ab"), { code: "ERROR_CALLOUT_CONNECT", message: vi["dial.wrongNumber"] });
+      sip.ring();
+      await assert.rejects(core.call("0987654321"), { code: "CALLOUT_AGENT_BUSY", message: vi["dial.busy"] });
+      await assert.rejects(core.transferToAgent(""), { code: "NOT_CHOOSE_TYPE_TRANSFER", message: vi["sdk.chooseAgent"] });
+      setLanguage("en");
+      await assert.rejects(core.call("0987654321"), { code: "CALLOUT_AGENT_BUSY", message: en["dial.busy"] });
+    } finally {
+      setLanguage(before);
+    }
   });
 });
