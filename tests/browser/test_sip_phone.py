@@ -78,7 +78,10 @@ def test_page_registers_rings_and_answers_a_sip_call(
         page.click("#hold")
         expect(page.locator("#hold")).to_have_attribute("aria-pressed", "true", timeout=10_000)
         expect(page.locator("#call-status")).to_have_text("On hold")
-        assert "a=sendonly" in sipp.messages().rsplit("INVITE sip:", 1)[1]  # the hold re-INVITE
+        # the hold re-INVITE (sipp writes its message log a moment after it answers)
+        _wait_for(
+            lambda: "a=sendonly" in sipp.messages().rsplit("INVITE sip:", 1)[1], "hold at sipp", sipp.report
+        )
         page.click("#hold")
         expect(page.locator("#hold")).to_have_attribute("aria-pressed", "false", timeout=10_000)
         expect(page.locator("#call-status")).to_have_text("Connected")
