@@ -20,7 +20,8 @@ test: install lint typecheck validate jstest
 	$(BIN)/pytest -n 2 --dist loadfile $(addprefix --ignore=,$(SERIAL_TESTS)) $(PYTEST_ARGS)
 	$(BIN)/pytest $(SERIAL_TESTS) $(PYTEST_ARGS)
 
-install: $(VENV)/.installed node_modules/.installed webphone/vendor/jssip.js webphone/ctibridge.js
+install: $(VENV)/.installed node_modules/.installed webphone/vendor/jssip.js webphone/ctibridge.js \
+	webphone/js/embed/cs_voice.js webphone/images/320x240.ogg
 
 $(VENV)/.installed: pyproject.toml layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,17 @@ webphone/ctibridge.js: node_modules/.installed $(wildcard webphone/sdk/*.js webp
 # browser: node's built-in test runner against fakes of the bridge, SIP and the session (tests/webphone/).
 jstest: node_modules/.installed
 	node --test --test-reporter=spec tests/webphone/
+
+# The vendors' paths on the webphone host (issue 16: a VCC / 3C / Alohub CRM page changes only the host):
+# jQuery and JsSIP (IIFE, the JsSIP global) from npm under js/embed/ and at the root (Alohub), the SDK as
+# js/embed/cs_voice.js and sipjs.js. Built, never committed (.gitignore).
+webphone/js/embed/cs_voice.js: node_modules/.installed webphone/ctibridge.js $(wildcard webphone/sdk/*.js webphone/js/*.js)
+	npm run --silent build:embed
+
+# The demos' hidden <video src="{host}/images/320x240.ogg">: one second of silence, made by sox.
+webphone/images/320x240.ogg:
+	mkdir -p $(@D)
+	sox -n -r 8000 -c 1 $@ trim 0 1
 
 lint:
 	$(BIN)/ruff check .

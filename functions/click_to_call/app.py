@@ -1,7 +1,8 @@
 """Click-to-call for the CRM.
 
 - ``GET /wsapi/{customer}/click2call.php?secret=&extension=&phone=&userfield=`` — seed 004 §2.1, as a
-  CRM written for the seed PBX calls it (``secret`` is the tenant's CRM API key here);
+  CRM written for the seed PBX calls it (``secret`` is the tenant's CRM API key here), answered as that
+  PBX would (``click2call.php_answer``: 200 ``status: success``, or ``status: error`` with the code);
 - ``POST /v1/calls/outbound`` ``{extension, phone, userfield}`` with the API key and an optional
   ``Idempotency-Key`` header (a CRM retry never dials twice) → 202 with the request to follow;
 - ``GET /v1/calls/outbound/{request_id}`` — queued, dialing, ringing, answered, or failed with the
@@ -26,7 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from ctibridge.auth.api_keys import ApiKeyInvalid, ApiKeyMissing, tenant_for_request
-from ctibridge.click2call import service
+from ctibridge.click2call import php_answer, service
 from ctibridge.click2call.errors import OutboundRequestNotFound
 from ctibridge.click2call.models import OutboundCallRequest, Source
 from ctibridge.errors import BadRequest, Conflict
@@ -143,10 +144,16 @@ def click2call_php(customer: str) -> Response[dict[str, Any]]:
     # A GET can't carry Idempotency-Key from seed-era CRMs: their userfield (an order id) is the key.
     key = f"click2call.php:{request.userfield}" if request.userfield else None
     body = _start(tenant, request, Source.CLICK2CALL_PHP, key)
-    return _accepted({"code": "ok", **body})
+    # As the PBX it replaces: 200 and a success status (errors: see handler).
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=php_answer.placed(body)
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _idempotency()[1].register_lambda_context(context)
-    return resolve(app, event, context)
+    answer = resolve(app, event, context)
+    if event.get("routeKey", "").endswith("/click2call.php"):
+        return php_answer.as_pbx_answer(answer)
+    return answer

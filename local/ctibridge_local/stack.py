@@ -14,11 +14,12 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ctibridge_local import (
+    api_forward,
     aws_calls,
     dev_login,
     fault_proxy,
@@ -241,9 +242,17 @@ class LocalStack:
                 headers={"Access-Control-Allow-Origin": "*"},
             )
 
+        async def mycc_webphone(_: Any) -> FileResponse:
+            # Seed 003's iframe src is {host}/webphone: the webphone page itself (its relative
+            # script paths resolve from the root, as at /).
+            return FileResponse(WEBPHONE_DIR / "index.html", media_type="text/html; charset=utf-8")
+
         return Starlette(
             routes=[
                 Route("/config.json", config),
+                Route("/webphone", mycc_webphone),
+                # One host for a CRM (issue 16): the API's paths go on to the HTTP gateway.
+                *api_forward.ApiForward(self.http_url).routes(),
                 *(
                     [Route("/_local/aws-calls", aws_calls.endpoint, methods=["GET", "DELETE"])]
                     if self.config.count_aws_calls

@@ -7,6 +7,8 @@ The CRM calls ``POST /v1/calls/outbound`` (or the seed's ``click2call.php``); th
 
 from __future__ import annotations
 
+import io
+import json
 import time
 import uuid
 from datetime import datetime
@@ -19,7 +21,9 @@ import pytest
 from ctibridge.realtime import presence
 from ctibridge.tenants.models import DeviceType
 from ctibridge.tenants.provisioning import TenantAdmin
+from ctibridge_cli import main as cli
 from tests.support.agents import Tab, login
+from tests.support.crm_server import CrmServer
 from tests.support.local_stack import RunningStack
 from tests.support.ports import free_port
 from tests.support.realtime import wait_for_call_state
@@ -153,7 +157,7 @@ def test_browser_route_dials_in_the_voice_tab_and_the_userfield_comes_back(local
         )
         assert call.status_code == 200, call.text
         assert call.json()["outbound_request_id"] == created["request_id"]
-        assert call.json()["crm_userfield"] == "order-77"
+        assert call.json()["userfield"] == call.json()["crm_userfield"] == "order-77"
 
 
 def test_a_crm_retry_with_the_same_idempotency_key_never_dials_twice(local: RunningStack) -> None:
@@ -257,8 +261,9 @@ def test_seed_click2call_php_places_a_call_for_the_crm(local: RunningStack) -> N
     httpx.delete(f"{local.pbx_url}/_requests", timeout=5)
     params = {"secret": C2C_API_KEY, "extension": "201", "phone": "0905555555", "userfield": uuid.uuid4().hex}
     answer = httpx.get(f"{local.http_url}/wsapi/{C2C}/click2call.php", params=params, timeout=15)
-    assert answer.status_code == 202, answer.text
-    assert answer.json()["code"] == "ok"
+    # answered as the seed PBX would: 200 and a success status, our request id beside it
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "success"
     assert answer.json()["route"] == "softphone"
     # the same userfield again is the same request: a seed CRM's retry does not dial twice
     again = httpx.get(f"{local.http_url}/wsapi/{C2C}/click2call.php", params=params, timeout=15)
@@ -331,3 +336,90 @@ def test_click2call_php_refuses_another_tenants_key(local: RunningStack) -> None
     params = {"secret": C2C_API_KEY, "extension": "101", "phone": "0901234567"}
     answer = httpx.get(f"{local.http_url}/wsapi/demo/click2call.php", params=params, timeout=10)
     assert (answer.status_code, answer.json()["code"]) == (401, "API_KEY_INVALID")
+    assert answer.json()["status"] == "error"
+
+
+# ---------------------------------------------------------------- a seed 004 CRM gets its userfield back
+
+
+def test_a_seed004_crm_gets_its_own_userfield_back_after_a_click_to_call(local: RunningStack) -> None:
+    # Given a tenant whose CRM (on loopback) was written for seed 004, and its agent's webphone tab
+    customer = f"c2cs{uuid.uuid4().hex[:8]}"
+    access_key, pbx_secret, api_key = (f"{part}-{uuid.uuid4().hex}" for part in ("jwt", "pbx", "api"))
+    admin = TenantAdmin(local.table_name, local.stage)
+    admin.create_tenant(customer, customer, jwt_access_key=access_key, pbx_secret=pbx_secret, api_key=api_key)
+    admin.add_agent(customer, "401")
+    crm = CrmServer().start()
+    try:
+        added = crm_cli(
+            local,
+            "crm",
+            "endpoint",
+            "add",
+            customer,
+            crm.url,
+            "--allow-private-network",
+            "--format",
+            "seed004",
+        )
+        assert added["format"] == "seed004"
+        with Tab(local, login(local, "401", domain=customer, key=access_key)) as tab:
+            tab.sync()
+            # When the CRM calls click2call.php with its own userfield, on the webphone's host
+            order = f"order-{uuid.uuid4().hex[:6]}"
+            params = {"secret": api_key, "extension": "401", "phone": "0901234567", "userfield": order}
+            answer = httpx.get(f"{local.web_url}/wsapi/{customer}/click2call.php", params=params, timeout=15)
+            assert (answer.status_code, answer.json()["status"]) == (200, "success"), answer.text
+            request_id = answer.json()["request_id"]
+            # and the PBX's call log comes back with the SIP Call-ID the webphone dialled as userfield
+            dial = tab.recv_type("call.dial")
+            callid = f"c2cs-{uuid.uuid4().hex[:10]}"
+            log = {
+                "callid": callid,
+                "calldate": datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d %H:%M:%S"),
+                "extension": "401",
+                "phone": "0901234567",
+                "duration": 30,
+                "billsec": 21,
+                "status": "ANSWERED",
+                "recording": "",
+                "userfield": dial["call_id"],
+            }
+            sent = httpx.post(
+                f"{local.http_url}/wsapi/{customer}/call_answered",
+                params={"secret": pbx_secret},
+                json=log,
+                timeout=10,
+            )
+            assert sent.status_code == 200, sent.text
+        # Then the CRM's seed 004 call_answered carries its own userfield, never our token
+        crm.wait_for(lambda c: any(r.path.endswith("/call_answered") for r in c.accepted()), timeout=30)
+        (forwarded,) = [r for r in crm.accepted() if r.path.endswith("/call_answered")]
+        assert forwarded.json()["userfield"] == order
+        assert forwarded.json()["callid"] == callid
+        # and the calls API shows it as userfield, in the list and the item, with the request beside it
+        headers = {"X-Api-Key": api_key}
+        listed = httpx.get(f"{local.http_url}/v1/calls", headers=headers, timeout=10).json()["items"]
+        (item,) = [c for c in listed if c["callid"] == callid]
+        assert (item["userfield"], item["outbound_request_id"]) == (order, request_id)
+        one = httpx.get(f"{local.http_url}/v1/calls/{callid}", headers=headers, timeout=10).json()
+        assert (one["userfield"], one["outbound_request_id"]) == (order, request_id)
+        assert wait_for_status(local, request_id, "answered", key=api_key)["userfield"] == order
+    finally:
+        crm.stop()
+
+
+def test_a_call_without_click_to_call_keeps_the_pbx_userfield(local: RunningStack) -> None:
+    # Given a call log whose userfield is the PBX's own (no click-to-call placed it)
+    callid = f"plain-{uuid.uuid4().hex[:10]}"
+    call_log(local, callid, "102", "pbx-queue-7")
+    # Then the calls API shows it unchanged, with no request
+    one = httpx.get(f"{local.http_url}/v1/calls/{callid}", headers={"X-Api-Key": DEMO_API_KEY}, timeout=10)
+    assert (one.json()["userfield"], one.json()["outbound_request_id"]) == ("pbx-queue-7", None)
+
+
+def crm_cli(stack: RunningStack, *argv: str) -> dict[str, Any]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["--table", stack.table_name, "--stage", stack.stage, *argv, "--json"], out=out, err=err)
+    assert code == 0, err.getvalue()
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]

@@ -23,10 +23,14 @@ import { CTIBridgeClient, TRANSFER_ERRORS } from "./client.js";
 import { browserLanguages, getLanguage, pickLanguage, setLanguage } from "../js/i18n.js";
 import { installVccCompat } from "./vcc.js";
 
+// cs_voice.js (the same bundle at the vendors' path /js/embed/cs_voice.js) is built with
+// __CTIBRIDGE_CONFIG_PATH__ = "/config.json": its config is at the host's root, not next to it.
+const CONFIG_PATH = typeof __CTIBRIDGE_CONFIG_PATH__ === "string" ? __CTIBRIDGE_CONFIG_PATH__ : "config.json";
+
 function configUrl() {
   const script = document.currentScript;
   if (!script?.src) return null;
-  return script.dataset.config || new URL("config.json", script.src).href;
+  return script.dataset.config || new URL(CONFIG_PATH, script.src).href;
 }
 
 if (!window.CTIBridge) {

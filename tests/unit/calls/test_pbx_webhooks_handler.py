@@ -15,6 +15,8 @@ from botocore.exceptions import ClientError
 
 from ctibridge import aws
 from ctibridge.calls.repository import CallRepository
+from ctibridge.click2call import repository as click2call_requests
+from ctibridge.click2call.models import OutboundRequest, Route, Source, call_token, new_request_id
 from ctibridge.observability import logger
 from ctibridge.tenants.provisioning import TenantAdmin
 from ctibridge.webhooks import service as webhook_service
@@ -284,8 +286,47 @@ def test_every_event_queues_the_agents_call_state_retries_included(
         ("ended", "101", CALL_LOG["callid"]),
         ("ringing", "101", CALL_LOG["callid"]),
     ]
-    assert (jobs[0]["userfield"], jobs[0]["status"]) == ("order-8812", "ANSWERED")
+    # a CRM's own userfield (no click-to-call token) closes no request
+    assert (jobs[0]["outbound_request_id"], jobs[0]["status"]) == (None, "ANSWERED")
     assert (jobs[2]["phone"], jobs[2]["direction"]) == ("0904824242", "inbound")
+
+
+def test_a_click_to_call_token_gives_the_crm_its_own_userfield_back(
+    webhook: Invoke, aws: RecordingResources
+) -> None:
+    # Given a click-to-call the CRM placed with its own userfield
+    request_id = new_request_id()
+    click2call_requests.put(
+        OutboundRequest(
+            request_id=request_id,
+            tenant_id="demo",
+            extension="101",
+            phone="0904824242",
+            source=Source.CLICK2CALL_PHP,
+            route=Route.SOFTPHONE,
+            call_token=call_token(request_id),
+            userfield="order-42",
+        )
+    )
+    # When the PBX's call log comes back with our token as userfield (seed 004 §2.2)
+    log = {**CALL_LOG, "callid": "c2c-1", "userfield": call_token(request_id)}
+    webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=log))
+    # Then the call is stored with the CRM's userfield and the request beside it, never our token
+    call = stored("c2c-1")
+    assert call is not None
+    assert (call["userfield"], call["outbound_request_id"]) == ("order-42", request_id)
+    # and the job that closes the request names it
+    (job,) = [j for j in queued(aws, aws.call_state_queue_url) if j["callid"] == "c2c-1"]
+    assert job["outbound_request_id"] == request_id
+
+
+def test_an_unknown_token_keeps_the_pbx_userfield(webhook: Invoke) -> None:
+    token = call_token(new_request_id())
+    log = {**CALL_LOG, "callid": "c2c-2", "userfield": token}
+    webhook(request("call_answered", method="POST", query={"secret": "demo-secret"}, body=log))
+    call = stored("c2c-2")
+    assert call is not None
+    assert (call["userfield"], call["outbound_request_id"]) == (token, None)
 
 
 def test_no_job_without_a_recording(webhook: Invoke, aws: RecordingResources) -> None:

@@ -102,8 +102,10 @@ def test_browser_device_gets_a_dial_command_with_the_token_as_call_id(devices: D
 def test_softphone_device_calls_the_pbx_with_the_seed_parameters(devices: Devices, invoke: Any) -> None:
     devices.state = _state(DeviceType.SOFTPHONE, voice=None)
     answer = invoke(load_event("click_to_call", "click2call_php"))
-    assert answer["statusCode"] == 202, answer["body"]
+    # answered as the PBX it replaces: 200 and a success status
+    assert answer["statusCode"] == 200, answer["body"]
     body = json.loads(answer["body"])
+    assert (body["status"], body["request_status"], body["route"]) == ("success", "dialing", "softphone")
     ((request,),) = [devices.pbx]
     assert request.url.path == "/wsapi/demo/click2call.php"
     assert dict(request.url.params) == {
@@ -164,3 +166,34 @@ def test_a_bad_body_names_the_field_and_stores_nothing(devices: Devices, invoke:
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"])["field"] == "phone"
     assert devices.dials == []
+
+
+@pytest.mark.parametrize(
+    ("state", "pbx_status", "status", "code"),
+    [
+        (_state(voice=None), 200, 409, "IPCC_NOT_CONNECT_AGENT_ID"),
+        (_state(DeviceType.SOFTPHONE, voice=None), 503, 502, "ERROR_CALLOUT_CONNECT"),
+    ],
+)
+def test_click2call_php_refusals_read_as_a_pbx_error(
+    devices: Devices, invoke: Any, state: AgentState, pbx_status: int, status: int, code: str
+) -> None:
+    # Given an agent the call can't be placed for
+    devices.state = state
+    devices.pbx_status = pbx_status
+    # When a seed 004 CRM calls click2call.php
+    answer = invoke(load_event("click_to_call", "click2call_php"))
+    # Then the answer is an HTTP error with the PBX-style status and the seed's code
+    assert answer["statusCode"] == status
+    body = json.loads(answer["body"])
+    assert (body["status"], body["code"]) == ("error", code)
+    assert body["message"]
+
+
+def test_click2call_php_without_a_key_is_a_pbx_error(devices: Devices, invoke: Any) -> None:
+    event = load_event("click_to_call", "click2call_php")
+    event["queryStringParameters"].pop("secret")
+    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in event["queryStringParameters"].items())
+    answer = invoke(event)
+    assert answer["statusCode"] == 401
+    assert json.loads(answer["body"])["status"] == "error"

@@ -53,10 +53,11 @@ class CallView(BaseModel):
     calldate_local: str | None
     duration: int | None
     billsec: int | None
+    # The CRM's own userfield for a call it placed by click-to-call (the PBX's for any other call).
     userfield: str | None
-    # A call placed by click-to-call carries our token as userfield: the request it answers, and the
-    # CRM's own userfield from that request (on GET /v1/calls/{callid}).
+    # The click-to-call request the call answers (ours; the PBX carried it as its userfield).
     outbound_request_id: str | None = None
+    # The same as userfield for a click-to-call (kept: earlier clients read the CRM's value here).
     crm_userfield: str | None = None
     recording: RecordingView
     updated_at: str | None
@@ -95,7 +96,8 @@ def to_view(call: CallRecord) -> CallView:
         duration=call.duration,
         billsec=call.billsec,
         userfield=call.userfield,
-        outbound_request_id=request_id_from_userfield(call.userfield),
+        outbound_request_id=call.outbound_request_id,
+        crm_userfield=call.userfield if call.outbound_request_id else None,
         recording=recording,
         updated_at=call.updated_at,
     )
@@ -133,9 +135,12 @@ def get_call(tenant: Tenant, callid: str, *, calls: CallRepository | None = None
     if call is None:
         raise CallNotFound()
     view = to_view(call)
-    if view.outbound_request_id:
-        outbound = click2call_requests.get(tenant.tenant_id, view.outbound_request_id)
-        view.crm_userfield = outbound.userfield if outbound else None
+    if view.outbound_request_id is None and (request_id := request_id_from_userfield(call.userfield)):
+        # Stored before call logs were resolved at arrival: our token is in userfield; resolve it here.
+        outbound = click2call_requests.get(tenant.tenant_id, request_id)
+        if outbound is not None:
+            view.outbound_request_id = request_id
+            view.userfield = view.crm_userfield = outbound.userfield
     settings = get_settings()
     if view.recording.state is RecordingState.STORED and call.recording_s3_key and settings.recordings_bucket:
         ttl = settings.recording_url_ttl_seconds

@@ -128,6 +128,7 @@ def plan(tenant_id: str, event: CallEvent) -> UpdatePlan:
         "status_raw": event.status_raw,
         "recording_url": event.recording,
         "userfield": event.userfield,
+        "outbound_request_id": event.outbound_request_id,
         "received_at": received,
     }
     assignments += [

@@ -96,7 +96,11 @@ class CallEvent:
     status: str | None = None  # normalized
     status_raw: str | None = None
     recording: str | None = None  # http(s) URL, None when the PBX sent none
+    # The CRM's userfield. A click-to-call's call log comes back with our token in the PBX's userfield:
+    # ``click2call.resolve_call_log`` puts the CRM's own userfield here and the request in
+    # ``outbound_request_id`` (ours, internal), so every CRM-facing surface shows the CRM's value.
     userfield: str | None = None
+    outbound_request_id: str | None = None
 
     def direction_of(self, call: CallRecord | None) -> Direction | None:
         """The call's direction: this ring event's own, else the stored call's (a call log has none)."""
@@ -134,12 +138,23 @@ class CallEvent:
             "recording": self.recording,
             "userfield": self.userfield,
         }
+        if self.outbound_request_id:  # absent otherwise: ids of other events stay as they were
+            content["outbound_request_id"] = self.outbound_request_id
         digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
         return f"{self.kind.value}:{digest[:20]}"
 
 
 _DIRECTIONS = {kind.value: kind.direction for kind in EventKind if kind.direction}
-_LOG_ONLY = ("calldate", "calldate_local", "duration", "billsec", "status_raw", "userfield", "recording_url")
+_LOG_ONLY = (
+    "calldate",
+    "calldate_local",
+    "duration",
+    "billsec",
+    "status_raw",
+    "userfield",
+    "outbound_request_id",
+    "recording_url",
+)
 
 
 class RecordingState(StrEnum):
@@ -168,7 +183,8 @@ class CallRecord(BaseModel):
     calldate_local: str | None = None
     duration: int | None = None
     billsec: int | None = None
-    userfield: str | None = None
+    userfield: str | None = None  # the CRM's (see CallEvent.userfield)
+    outbound_request_id: str | None = None  # the click-to-call request this call log closed
     recording_url: str | None = None  # the PBX's URL; internal (may carry credentials), never answered
     recording_s3_key: str | None = None
     recording_source_url: str | None = None  # the URL the stored object came from

@@ -12,7 +12,9 @@ agent's device, chosen by the device type the agent set (seed ``changeDevice``):
 
 from __future__ import annotations
 
-from ctibridge.calls.models import normalize_status
+import dataclasses
+
+from ctibridge.calls.models import CallEvent, normalize_status
 from ctibridge.click2call import pbx_client, repository
 from ctibridge.click2call.errors import (
     CUSTOMER_NOT_CONNECTED,
@@ -131,12 +133,29 @@ def report(
     return changed
 
 
-def link_call_log(tenant_id: str, callid: str, userfield: str | None, pbx_status: str | None) -> None:
-    """The PBX's call log came back with our token in ``userfield``: close the request with it.
+def resolve_call_log(tenant_id: str, event: CallEvent) -> CallEvent:
+    """A call log whose userfield is our click-to-call token, with the CRM's own userfield in its place.
+
+    The token is how the PBX tells us which request a call log closes (seed 004 §2.2); the CRM gave its
+    own userfield with the request and expects it back on every surface (seed004 and json forwards,
+    ``GET /v1/calls``), so the token moves to ``outbound_request_id`` and never reaches a CRM. One
+    GetItem, only for call logs carrying a token; a call without click-to-call keeps the PBX's
+    userfield, and so does a token we don't know.
+    """
+    request_id = request_id_from_userfield(event.userfield)
+    if request_id is None:
+        return event
+    request = repository.get(tenant_id, request_id)
+    if request is None:
+        return event
+    return dataclasses.replace(event, userfield=request.userfield, outbound_request_id=request_id)
+
+
+def link_call_log(tenant_id: str, callid: str, request_id: str | None, pbx_status: str | None) -> None:
+    """The PBX's call log closed click-to-call ``request_id`` (see ``resolve_call_log``): close it.
 
     One conditional UpdateItem; a call log for a request we don't know changes nothing.
     """
-    request_id = request_id_from_userfield(userfield)
     if request_id is None:
         return
     status = normalize_status(pbx_status or "")
@@ -154,4 +173,4 @@ def link_call_log(tenant_id: str, callid: str, userfield: str | None, pbx_status
     crm_delivery.click_to_call_changed(changed)
 
 
-__all__ = ["PbxUnreachable", "get", "link_call_log", "report", "start"]
+__all__ = ["PbxUnreachable", "get", "link_call_log", "report", "resolve_call_log", "start"]

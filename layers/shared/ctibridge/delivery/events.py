@@ -59,7 +59,8 @@ def from_call_event(tenant: Tenant, event: CallEvent, call: CallRecord | None = 
                 "status": event.status,
                 "status_raw": event.status_raw,
                 "recording": event.public_recording,
-                "userfield": event.userfield,
+                "userfield": event.userfield,  # the CRM's own (click2call.resolve_call_log)
+                "outbound_request_id": event.outbound_request_id,
             }
         )
     return OutboundEvent(

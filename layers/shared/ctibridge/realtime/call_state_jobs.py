@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ctibridge import aws
 from ctibridge.calls.models import Direction
 from ctibridge.click2call import service as click2call
+from ctibridge.click2call.models import request_id_from_userfield
 from ctibridge.observability import logger
 from ctibridge.realtime import presence
 from ctibridge.settings import get_settings
@@ -34,7 +35,9 @@ class CallStateJob(BaseModel):
     callid: str = Field(min_length=1, max_length=128)
     phone: str | None = None
     direction: Direction | None = None
-    # The call log's, for ``ended``: a click-to-call token in userfield closes that request.
+    # For ``ended``: the click-to-call request the call log closes (``click2call.resolve_call_log``).
+    outbound_request_id: str | None = None
+    # Jobs queued before outbound_request_id existed carry the token here.
     userfield: str | None = None
     status: str | None = None
 
@@ -54,7 +57,8 @@ def enqueue(job: CallStateJob) -> None:
 def apply(job: CallStateJob) -> bool:
     """Apply one PBX event to the agent's state; False when the state was already past it."""
     if job.kind == "ended":
-        click2call.link_call_log(job.tenant_id, job.callid, job.userfield, job.status)
+        request_id = job.outbound_request_id or request_id_from_userfield(job.userfield)
+        click2call.link_call_log(job.tenant_id, job.callid, request_id, job.status)
     changed = presence.record_call_event(
         job.tenant_id, job.extension, job.kind, job.callid, job.phone, job.direction
     )

@@ -10,7 +10,8 @@ Order of checks, each answering before anything is stored:
 
 Then the popup to the agent's tabs (``realtime.call_events``: one Query for the tabs, concurrent posts;
 a ring before the write, the end of a call after it and only when new) and exactly one DynamoDB write
-(``CallRepository.record_event``). That is the whole synchronous cost: two DynamoDB calls. The rest is
+(``CallRepository.record_event``). That is the whole synchronous cost: two DynamoDB calls (three for
+the call log of a click-to-call: its request is read to give the CRM its own userfield back). The rest is
 queued on SQS:
 
 * the recording download (``recordings.jobs``), for a call log whose recording is still pending;
@@ -31,6 +32,7 @@ from typing import Any
 from ctibridge.auth.api_keys import TenantExpired
 from ctibridge.calls.models import CallEvent, CallRecord, EventKind, RecordingState
 from ctibridge.calls.repository import repository as call_repository
+from ctibridge.click2call import service as click2call
 from ctibridge.delivery import hooks as crm_delivery
 from ctibridge.errors import CtiError, NotFound
 from ctibridge.observability import count, logger
@@ -107,6 +109,9 @@ def _handle(kind: EventKind, customer: str, event: Mapping[str, Any]) -> Webhook
 
     fields = {k: v for k, v in request.params.items() if k != auth.SECRET_PARAM}
     call_event = parse_event(kind, fields, zone=tenant.zone, received_at=_received_at(event))
+    if kind is EventKind.ANSWERED:
+        # Our click-to-call token back in userfield: the CRM's own userfield from here on.
+        call_event = click2call.resolve_call_log(tenant.tenant_id, call_event)
     logger.append_keys(callid=call_event.callid)
 
     # A ring pops up before the write: the agent's phone is ringing now, and the write (the slowest
@@ -141,7 +146,7 @@ def _call_state_job(tenant_id: str, event: CallEvent, call: CallRecord) -> call_
         callid=event.callid,
         phone=event.phone,
         direction=event.direction_of(call),
-        userfield=event.userfield if ended else None,
+        outbound_request_id=event.outbound_request_id if ended else None,
         status=event.status if ended else None,
     )
 
