@@ -35,6 +35,7 @@ from playwright.sync_api import (
 
 from ctibridge import keys
 from tests.support.local_stack import RunningStack, start_stack
+from tests.support.ports import free_port
 from tests.support.sip_server import Kamailio, start_kamailio
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,8 +112,15 @@ def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
 
 
 @pytest.fixture(scope="session")
+def vendor_crm_origin() -> str:
+    """Where the vendor-shaped CRM page is served (`php -S`, test_vendor_crm_page): another origin, which
+    the stack's CorsAllowOrigin lists, as an operator lists a CRM's."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, kamailio: Kamailio, fake_crm: str
+    tmp_path_factory: pytest.TempPathFactory, kamailio: Kamailio, fake_crm: str, vendor_crm_origin: str
 ) -> Iterator[RunningStack]:
     """The local stack, its demo tenant pointed at the test's Kamailio and CRM before anyone logs in."""
     running = start_stack(
@@ -122,6 +130,8 @@ def stack(
         # A tenant setting changed by a test (the webphone's default language) is seen within a second.
         "--env",
         f"TENANT_CACHE_TTL_SECONDS={TENANT_CACHE_TTL_SECONDS}",
+        "--param",
+        f"CorsAllowOrigin=http://localhost:8080,{vendor_crm_origin}",
     )
     try:
         running.client("dynamodb").update_item(
