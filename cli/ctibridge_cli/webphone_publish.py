@@ -21,7 +21,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 WEBPHONE = ROOT / "webphone"
 # Files whose names don't change between releases must be revalidated; everything is small.
-NO_CACHE = {"index.html", "config.json"}
+NO_CACHE = {"index.html", "config.json", "webphone"}
+# The seed vendors' paths on this host (issue 16): a CRM written for VCC / 3C / Alohub changes only the
+# host it loads them from. Built by `make install` (npm run build:embed, sox), never committed.
+VENDOR_PATHS = (
+    "js/embed/jquery.min.js",
+    "js/embed/jssip-3.0.7.js",
+    "js/embed/jssip-3.2.10.js",
+    "js/embed/init-3.0.7.js",
+    "js/embed/web.push.js",
+    "js/embed/cs_const.js",
+    "js/embed/cs_voice.js",
+    "images/320x240.ogg",
+    "jssip-3.10.0.min.js",
+    "sipjs.js",
+)
+# myCC's iframe src is {host}/webphone (seed 003): the page itself under that key too.
+MYCC_PAGE = "webphone"
 SHORT_CACHE = "public, max-age=300"
 TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -89,8 +105,14 @@ def publish(stack_name: str, region: str | None, *, dry_run: bool = False) -> di
         raise SystemExit(
             "webphone/ctibridge.js (the CRM SDK) is missing: run `make install` (npm run build:sdk)"
         )
+    missing = [path for path in VENDOR_PATHS if path not in files]
+    if missing:
+        raise SystemExit(
+            f"the vendors' paths are missing ({', '.join(missing)}): run `make install` (npm run build:embed)"
+        )
     s3 = session.client("s3")
     uploads: list[tuple[str, bytes, str]] = [(k, p.read_bytes(), content_type(k)) for k, p in files.items()]
+    uploads.append((MYCC_PAGE, files["index.html"].read_bytes(), TYPES[".html"]))
     uploads.append(("config.json", json.dumps(config, indent=2).encode(), "application/json"))
     for key, body, ctype in uploads:
         cache = "no-cache" if key in NO_CACHE else SHORT_CACHE

@@ -38,6 +38,9 @@ def deployed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     (site / "js" / "app.js").write_text("export {};")
     (site / "vendor" / "jssip.js").write_text("export default {};")
     (site / "ctibridge.js").write_text("window.CTIBridge = {};")
+    for vendor_path in webphone_publish.VENDOR_PATHS:
+        (site / vendor_path).parent.mkdir(parents=True, exist_ok=True)
+        (site / vendor_path).write_text("")
     # Local only: the SDK's sources (bundled into ctibridge.js) and the demo CRM (needs /dev/token).
     for local_only in ("sdk/index.js", "demo-crm/index.html"):
         (site / local_only).parent.mkdir()
@@ -92,8 +95,14 @@ def test_uploads_the_site_and_the_config_of_the_stack(deployed: str) -> None:
     result = webphone_publish.publish(stack, region)
     # Then the bucket holds the site, with the types and cache headers a browser needs, and no stale file
     objects = _objects(bucket)
-    assert sorted(objects) == ["config.json", "ctibridge.js", "index.html", "js/app.js", "vendor/jssip.js"]
+    site = ["config.json", "ctibridge.js", "index.html", "js/app.js", "vendor/jssip.js", "webphone"]
+    assert sorted(objects) == sorted([*site, *webphone_publish.VENDOR_PATHS])
     assert objects["js/app.js"]["ContentType"] == "text/javascript; charset=utf-8"
+    # And the seed vendors' paths answer as theirs did: scripts, the demos' Ogg, myCC's /webphone page
+    assert objects["js/embed/cs_voice.js"]["ContentType"] == "text/javascript; charset=utf-8"
+    assert objects["images/320x240.ogg"]["ContentType"] in {"audio/ogg", "video/ogg", "application/ogg"}
+    assert objects["webphone"]["ContentType"] == "text/html; charset=utf-8"
+    assert objects["webphone"]["Body"].read() == b"<!doctype html>"
     assert objects["index.html"]["CacheControl"] == "no-cache"
     # And config.json points the page at the stack's APIs (never the local one of the work tree)
     config = json.loads(objects["config.json"]["Body"].read())
@@ -117,4 +126,11 @@ def test_refuses_to_publish_without_the_bundled_jssip(deployed: str) -> None:
 def test_refuses_to_publish_without_the_sdk(deployed: str) -> None:
     (webphone_publish.WEBPHONE / "ctibridge.js").unlink()
     with pytest.raises(SystemExit, match="npm run build:sdk"):
+        webphone_publish.publish("ctibridge-prod", REGION)
+
+
+def test_refuses_to_publish_without_the_vendors_paths(deployed: str) -> None:
+    # A CRM written for VCC / 3C loads these from the host: publishing without them breaks it
+    (webphone_publish.WEBPHONE / "js" / "embed" / "cs_voice.js").unlink()
+    with pytest.raises(SystemExit, match="npm run build:embed"):
         webphone_publish.publish("ctibridge-prod", REGION)
