@@ -42,8 +42,9 @@ _HOP_BY_HOP = {
 class ApiForward:
     """Starlette routes that forward the API paths to ``target`` (the local HTTP gateway's URL)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.target = target.rstrip("/")
+        self._transport = transport  # tests: an in-process gateway
         self._client: httpx.AsyncClient | None = None
 
     def routes(self) -> list[BaseRoute]:
@@ -52,7 +53,7 @@ class ApiForward:
     async def forward(self, request: Request) -> Response:
         if self._client is None:
             # Created in the server's event loop (the stack runs it in its own thread).
-            self._client = httpx.AsyncClient(base_url=self.target, timeout=30.0)
+            self._client = httpx.AsyncClient(base_url=self.target, timeout=30.0, transport=self._transport)
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
         client_ip = request.client.host if request.client else None
         if client_ip:

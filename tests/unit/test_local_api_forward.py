@@ -1,0 +1,79 @@
+"""The local stack's web port forwards the HTTP API's paths to the gateway unchanged (issue 16)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ctibridge_local.api_forward import ApiForward
+
+
+async def _echo(request: Request) -> JSONResponse:
+    """The gateway: answers what it got, with a header and a status of its own."""
+    return JSONResponse(
+        {
+            "method": request.method,
+            "path": request.url.path,
+            "query": request.url.query,
+            "body": (await request.body()).decode(),
+            "headers": dict(request.headers),
+        },
+        status_code=207,
+        headers={"x-gateway": "yes", "access-control-allow-origin": "https://crm.example"},
+    )
+
+
+def _web_port(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request to a web port whose forward reaches an in-process gateway (both over ASGI)."""
+    gateway = Starlette(routes=[Route("/{path:path}", _echo, methods=["GET", "POST", "OPTIONS"])])
+    forward = ApiForward("http://gateway.local", transport=httpx.ASGITransport(app=gateway))
+    web = Starlette(routes=forward.routes())
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=web, client=("203.0.113.9", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://web.local") as client:
+            answer = await client.request(method, url, **kwargs)
+        await forward.close()
+        return answer
+
+    return asyncio.run(send())
+
+
+def test_the_request_reaches_the_gateway_as_the_crm_sent_it() -> None:
+    # When a CRM's server posts the seed login form to the web host, with a query as written
+    answer = _web_port(
+        "POST",
+        "/demo/thirdParty/login?a=1+2&userfield=%C4%91%C6%A1n%2342",
+        content=b"token=abc",
+        headers={"content-type": "application/x-www-form-urlencoded", "connection": "keep-alive"},
+    )
+    # Then the gateway got the same method, path, raw query and body, and its answer comes back whole
+    assert answer.status_code == 207
+    assert answer.headers["x-gateway"] == "yes"
+    assert answer.headers["access-control-allow-origin"] == "https://crm.example"
+    got = answer.json()
+    assert (got["method"], got["path"], got["body"]) == ("POST", "/demo/thirdParty/login", "token=abc")
+    assert got["query"] == "a=1+2&userfield=%C4%91%C6%A1n%2342"
+    assert got["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    # and the hop's own headers are the gateway's, with the caller's address added as CloudFront does
+    assert got["headers"]["host"] == "gateway.local"
+    assert got["headers"]["x-forwarded-for"] == "203.0.113.9"
+
+
+def test_only_the_api_paths_are_forwarded() -> None:
+    for path in (
+        "/v1/calls",
+        "/wsapi/demo/incoming_call",
+        "/click2call.php",
+        "/health",
+        "/shop/thirdParty/login",
+    ):
+        assert _web_port("GET", path).status_code == 207, path
+    for path in ("/js/embed/cs_voice.js", "/index.html", "/thirdParty/login"):
+        assert _web_port("GET", path).status_code == 404, path
