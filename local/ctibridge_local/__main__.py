@@ -40,6 +40,15 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
         help="route the functions' AWS calls through a proxy that can fail them: {web}/_local/aws-faults",
     )
     parser.add_argument("--no-seed", action="store_true", help="don't create the demo tenant")
+    parser.add_argument(
+        "--sip",
+        choices=("auto", "off"),
+        default=os.environ.get("CTIBRIDGE_SIP", "auto"),
+        help="the SIP side (Kamailio, rtpengine, simulated customers): auto = when installed",
+    )
+    parser.add_argument(
+        "--sip-dir", type=Path, default=None, help="keep the SIP side's configs, logs, recordings here"
+    )
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH, help="SAM template to serve")
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="override a template parameter"
@@ -58,10 +67,24 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
         count_aws_calls=args.count_aws_calls,
         fault_proxy=args.fault_proxy,
         seed_demo=not args.no_seed,
+        sip=args.sip,
+        sip_dir=args.sip_dir,
         template_path=args.template.resolve(),
         parameters=dict(p.split("=", 1) for p in args.param),
         extra_env=dict(e.split("=", 1) for e in args.env),
     )
+
+
+def sip_line(stack: LocalStack) -> str:
+    """The banner's SIP line: where the webphone registers, or what to install to get a SIP side."""
+    if stack.sip is not None:
+        return (
+            f"SIP server     {stack.sip.ws_url} (webphone, agents register here), "
+            f"sip:{stack.sip.host}:{stack.sip.udp_port} (UDP)"
+        )
+    if stack.sip_missing:
+        return f"SIP server     not started, install: sudo apt-get install {' '.join(stack.sip_missing)}"
+    return "SIP server     off"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
   Demo CRM       {stack.web_url}/demo-crm/
   AWS (moto)     {stack.moto.url}{faults}
   PBX simulator  {stack.pbx_url}
+  {sip_line(stack)}
 
   Press Ctrl-C to stop.
 """,

@@ -41,14 +41,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from ctibridge_local.sip.calls import CustomerCalls
+    from ctibridge_local.sip.server import SipServer
 
 DEFAULT_PORT = 3002
 SCENARIOS = ("answered", "no-answer", "busy", "outgoing", "retry", "reorder")
@@ -98,8 +103,14 @@ class SimulatorConfig:
 class PbxSimulator:
     """The fake PBX's state: click2call requests received, per-recording failure counters."""
 
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, sip: SipServer | None = None) -> None:
         self.config = config
+        self.sip = sip
+        self.customer_calls: CustomerCalls | None = None
+        if sip is not None:
+            from ctibridge_local.sip.calls import CustomerCalls
+
+            self.customer_calls = CustomerCalls(sip)
         self.requests: list[dict[str, Any]] = []
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -114,6 +125,9 @@ class PbxSimulator:
         with self._lock:
             served = self._served.get(name, 0)
             self._served[name] = served + 1
+        heard = self._heard(name)
+        if heard is not None:  # a call played with media: what the customer really heard
+            return FileResponse(heard, media_type="audio/wav")
         fail = int(query.get("fail", "0") or 0)
         if served < fail:
             status = int(query.get("fail_status", "503"))
@@ -211,6 +225,62 @@ class PbxSimulator:
         with self._lock:
             return JSONResponse({"requests": list(self.requests)})
 
+    # ------------------------------------------------------------ calls with media (the SIP side)
+    def _heard(self, name: str) -> Path | None:
+        if self.customer_calls is None:
+            return None
+        call = self.customer_calls.by_callid(name) or next(
+            (c for c in list(self.customer_calls.calls.values()) if _safe_name(c.callid) == name), None
+        )
+        return call.recording if call is not None and call.recording is not None else None
+
+    async def sip_info(self, _: Request) -> Response:
+        if self.sip is None:
+            return JSONResponse({"available": False})
+        return JSONResponse(
+            {
+                "available": True,
+                "websocket_url": self.sip.ws_url,
+                "udp": f"{self.sip.host}:{self.sip.udp_port}",
+                "domain": self.sip.domain,
+            }
+        )
+
+    async def place_call(self, request: Request) -> Response:
+        if self.customer_calls is None:
+            return JSONResponse({"code": "NO_SIP_SIDE", "message": "The SIP side is not running."}, 409)
+        body = await request.json()
+        extension, phone = str(body.get("extension", "")), str(body.get("phone", ""))
+        if not (_NAME.match(extension) and re.fullmatch(r"\+?[0-9]{1,20}", phone)):
+            return JSONResponse({"code": "BAD_CALL", "message": "extension or phone is not valid"}, 400)
+        calls = self.customer_calls
+        call = await asyncio.to_thread(
+            calls.place,
+            extension,
+            phone,
+            str(body.get("callid") or phone),
+            talk_seconds=float(body.get("talk_seconds") or 0),
+            ring_timeout=float(body.get("ring_timeout") or 60),
+        )
+        return JSONResponse(call.as_dict(), status_code=201)
+
+    async def get_call(self, request: Request) -> Response:
+        call = self.customer_calls.get(request.path_params["id"]) if self.customer_calls else None
+        if call is None:
+            return JSONResponse({"code": "NOT_FOUND", "message": "no such call"}, 404)
+        return JSONResponse(call.as_dict())
+
+    async def hangup_call(self, request: Request) -> Response:
+        if self.customer_calls is None or not self.customer_calls.hangup(request.path_params["id"]):
+            return JSONResponse({"code": "NOT_FOUND", "message": "no such call"}, 404)
+        return Response(status_code=202)
+
+    async def heard(self, request: Request) -> Response:
+        call = self.customer_calls.get(request.path_params["id"]) if self.customer_calls else None
+        if call is None or call.recording is None:
+            return JSONResponse({"code": "NOT_FOUND", "message": "no recording (yet)"}, 404)
+        return FileResponse(call.recording, media_type="audio/wav")
+
     async def health(self, _: Request) -> Response:
         return JSONResponse({"status": "ok", "pbx": "simulator"})
 
@@ -221,12 +291,17 @@ class PbxSimulator:
                 Route("/recordings/{name}.wav", self.recording),
                 Route("/wsapi/{customer}/click2call.php", self.click2call, methods=["GET", "POST"]),
                 Route("/_requests", self.list_requests, methods=["GET", "DELETE"]),
+                Route("/sip", self.sip_info),
+                Route("/calls", self.place_call, methods=["POST"]),
+                Route("/calls/{id}", self.get_call),
+                Route("/calls/{id}/hangup", self.hangup_call, methods=["POST"]),
+                Route("/calls/{id}/heard.wav", self.heard),
             ]
         )
 
 
-def create_app(config: SimulatorConfig | None = None) -> Starlette:
-    return PbxSimulator(config or SimulatorConfig()).app()
+def create_app(config: SimulatorConfig | None = None, sip: SipServer | None = None) -> Starlette:
+    return PbxSimulator(config or SimulatorConfig(), sip).app()
 
 
 # ---------------------------------------------------------------- the driver
@@ -249,6 +324,7 @@ class PlayResult:
     extension: str
     recording: str | None
     deliveries: list[Delivery] = field(default_factory=list)
+    media: dict[str, Any] | None = None  # the real call (SIP side): state, times, reason
 
     @property
     def ok(self) -> bool:
@@ -262,6 +338,7 @@ class PlayResult:
             "extension": self.extension,
             "recording": self.recording,
             "deliveries": [d.__dict__ for d in self.deliveries],
+            **({"media": self.media} if self.media is not None else {}),
         }
 
 
@@ -345,11 +422,28 @@ class PbxDriver:
         extension: str = "101",
         userfield: str | None = None,
         recording_seconds: float = 3.0,
+        media: bool = False,
+        talk_seconds: float = 0,
+        ring_timeout: float = 60,
     ) -> PlayResult:
-        """Play one call of ``scenario`` through the webhooks; returns what each delivery answered."""
+        """Play one call of ``scenario`` through the webhooks; returns what each delivery answered.
+
+        With ``media`` (scenario ``answered``) and the simulator's SIP side running, the call is real:
+        see :meth:`play_with_media`. Without a SIP side it is played as without ``media``."""
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
         callid = callid or f"{time.time():.4f}-{uuid.uuid4().hex[:6]}"
+        if media and scenario == "answered":
+            played = self.play_with_media(
+                callid=callid,
+                phone=phone,
+                extension=extension,
+                userfield=userfield,
+                talk_seconds=talk_seconds,
+                ring_timeout=ring_timeout,
+            )
+            if played is not None:
+                return played
         started = datetime.now(self.zone).replace(microsecond=0)
         outgoing = scenario in ("outgoing", "busy")
         answered = scenario not in ("no-answer", "busy")
@@ -385,6 +479,103 @@ class PbxDriver:
             for _ in range(copies):
                 result.deliveries.append(self.send(kind, fields, method=method, style=style))
         return result
+
+    def sip_side(self) -> dict[str, Any]:
+        """The simulator's SIP side (``{"available": bool, ...}``), unavailable if it can't be asked."""
+        try:
+            answer = self._client.get(f"{self.pbx_url}/sip")
+        except httpx.HTTPError:
+            return {"available": False}
+        info: dict[str, Any] = answer.json() if answer.status_code == 200 else {"available": False}
+        return info
+
+    def play_with_media(
+        self,
+        *,
+        callid: str,
+        phone: str,
+        extension: str,
+        userfield: str | None = None,
+        talk_seconds: float = 0,
+        ring_timeout: float = 60,
+    ) -> PlayResult | None:
+        """A real call: the simulator's customer phone (baresip) sends the INVITE to the agent through
+        Kamailio while ``incoming_call`` is posted; the agent answers in the webphone; the customer plays
+        its WAV and records what it hears; when either side hangs up (the customer after
+        ``talk_seconds`` if given) ``call_answered`` goes with the real duration, billsec and that
+        recording. None when the simulator has no SIP side. An extension with no phone registered
+        (480) is played on without media, as :meth:`play` would."""
+        if not self.sip_side().get("available"):
+            return None
+        started = datetime.now(self.zone).replace(microsecond=0)
+        placed = self._client.post(
+            f"{self.pbx_url}/calls",
+            json={
+                "extension": extension,
+                "phone": phone,
+                "callid": callid,
+                "talk_seconds": talk_seconds,
+                "ring_timeout": ring_timeout,
+            },
+        )
+        placed.raise_for_status()
+        call: dict[str, Any] = placed.json()
+        result = PlayResult("answered", callid, phone, extension, None)
+        ring = {"phone": phone, "extension": extension, "callid": callid}
+        result.deliveries.append(self.send("incoming_call", ring))
+        deadline = time.monotonic() + ring_timeout + (talk_seconds or 3600) + 30
+        while call["state"] in ("ringing", "answered") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            call = self._client.get(f"{self.pbx_url}/calls/{call['id']}").json()
+        result.media = call
+        if call["state"] == "failed" and call["reason"].startswith("480"):
+            print(
+                f"extension {extension} has no phone registered (open the webphone and log in as "
+                f"{extension}): the call is played without media",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(self.ring_seconds)
+            talk = 7 + int(hashlib.sha256(callid.encode()).hexdigest(), 16) % 180
+            result.recording = self.recording_url(callid)
+            log = self._call_log(
+                callid, started, extension, phone, 1 + talk, talk, "ANSWERED", result.recording
+            )
+        else:
+            answered = call["state"] == "ended" and call["answered_at"] is not None
+            status = "ANSWERED" if answered else ("BUSY" if call["reason"].startswith("486") else "NO ANSER")
+            if answered and call["recording"]:
+                result.recording = f"{self.pbx_url}/recordings/{_safe_name(callid)}.wav"
+            log = self._call_log(
+                callid, started, extension, phone, call["duration"], call["billsec"], status, result.recording
+            )
+        if userfield:
+            log["userfield"] = userfield
+        result.deliveries.append(self.send("call_answered", log, method="POST", style="json"))
+        return result
+
+    def _call_log(
+        self,
+        callid: str,
+        started: datetime,
+        extension: str,
+        phone: str,
+        duration: int,
+        billsec: int,
+        status: str,
+        recording: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "callid": callid,
+            "calldate": started.strftime(CALLDATE_FORMAT),
+            "extension": extension,
+            "phone": phone,
+            "duration": duration,
+            "billsec": billsec,
+            "status": status,
+            "recording": recording or "",
+            "userfield": "",
+        }
 
 
 def _safe_name(callid: str) -> str:
@@ -430,6 +621,9 @@ def _play(args: argparse.Namespace) -> int:
                 phone=args.phone,
                 extension=args.extension,
                 userfield=args.userfield,
+                media=args.media != "off",
+                talk_seconds=args.talk_seconds,
+                ring_timeout=args.ring_timeout,
             )
             failures += 0 if result.ok else 1
             print(json.dumps(result.as_dict(), ensure_ascii=False), flush=True)
@@ -499,6 +693,19 @@ def add_play_arguments(play: argparse.ArgumentParser) -> None:
     play.add_argument("--ring-seconds", type=float, default=0.3, help="time between the call's events")
     play.add_argument("--auth", choices=("query", "x-api-key", "bearer", "basic"), default="query")
     play.add_argument("--api-key", default=None, help="CRM API key: then show the call as stored")
+    play.add_argument(
+        "--media",
+        choices=("auto", "off"),
+        default="auto",
+        help="answered calls ring the agent's webphone for real when the SIP side runs (auto)",
+    )
+    play.add_argument(
+        "--talk-seconds",
+        type=float,
+        default=0,
+        help="with media: the customer hangs up after this (0: never)",
+    )
+    play.add_argument("--ring-timeout", type=float, default=60, help="with media: give up ringing after this")
 
 
 def play_from_args(args: argparse.Namespace) -> int:

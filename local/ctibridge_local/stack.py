@@ -33,6 +33,7 @@ from ctibridge_local import (
 from ctibridge_local.lambdas import Functions
 from ctibridge_local.moto_backend import MotoServer, wait_for_port
 from ctibridge_local.resolve import ACCOUNT_ID, REGION, LocalNames
+from ctibridge_local.sip import server as sip_server
 from ctibridge_local.sqs_poller import QueuePoller
 from ctibridge_local.template import PROJECT_ROOT, TEMPLATE_PATH, Template, parse
 
@@ -59,6 +60,10 @@ class StackConfig:
     # Put a fault proxy between the functions and moto, switched at {web_url}/_local/aws-faults (the
     # hardening tests make AWS down or throttling with it; see fault_proxy).
     fault_proxy: bool = False
+    # The SIP side (Kamailio, rtpengine, the simulated customers' baresip): "auto" starts it when its
+    # programs are installed, "off" never does.
+    sip: str = "auto"
+    sip_dir: Path | None = None  # default: a temporary directory, removed at stop
 
 
 class LocalStack:
@@ -72,6 +77,8 @@ class LocalStack:
         self.fault_proxy: fault_proxy.FaultProxyProcess | None = None
         self.websocket: ws_gateway.WebSocketGateway | None = None
         self.pollers: list[QueuePoller] = []
+        self.sip: sip_server.SipServer | None = None
+        self.sip_missing: list[str] = []  # Debian packages the SIP side needs and does not find
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: dict[str, uvicorn.Server] = {}
         self._tasks: dict[str, asyncio.Future[Any]] = {}
@@ -168,6 +175,7 @@ class LocalStack:
         if self.config.seed_demo:
             self._seed_demo()
             self._connect_demo_to_pbx_simulator()
+            self._start_sip_side()
         self._start_servers()
         for mapping in self.template.queue_mappings:
             poller = QueuePoller(
@@ -189,6 +197,9 @@ class LocalStack:
             self._thread.join(timeout=10)
         if self.fault_proxy is not None:
             self.fault_proxy.stop()
+        if self.sip is not None:
+            self.sip.stop()
+            self.sip = None
         self.moto.stop()
 
     def function_environment(self) -> dict[str, str]:
@@ -229,6 +240,37 @@ class LocalStack:
                 "pbx_click2call_url": f"{self.pbx_url}/wsapi/{DEMO_CUSTOMER}/click2call.php",
                 # The demo CRM pages ({web_url}/demo-crm/) embed the webphone from this stack's web port.
                 "allowed_origins": list(dict.fromkeys([*DEMO_ALLOWED_ORIGINS, *self.web_origins])),
+            },
+        )
+
+    def _start_sip_side(self) -> None:
+        """Kamailio + rtpengine + the simulated customers for the demo tenant's agents, and the tenant's
+        webphone settings pointed at them, so the webphone registers (nothing typed)."""
+        if self.config.sip == "off":
+            return
+        self.sip_missing = sip_server.missing_programs()
+        if self.sip_missing:
+            return
+        from ctibridge.tenants.repository import TenantRepository
+        from ctibridge.tenants.secrets import SecretStore
+        from ctibridge_cli.demo import DEMO_CUSTOMER
+
+        repository = TenantRepository(self.names.ref("Table"))
+        secrets = SecretStore(self.stage).read(DEMO_CUSTOMER)
+        agents: dict[str, str] = {}  # extension -> SIP password, for Kamailio's digest auth
+        for agent in repository.list_agents(DEMO_CUSTOMER):
+            password = secrets.sip_password(agent.ipphone) if secrets else None
+            if password is not None:
+                agents[agent.ipphone] = password.get_secret_value()
+        self.sip = sip_server.SipServer(self.config.host, agents, self.config.sip_dir).start()
+        repository.update_tenant(
+            DEMO_CUSTOMER,
+            {
+                "sip_server": self.sip.domain,
+                "sip_ws_url": self.sip.ws_url,
+                "sip_realm": self.sip.domain,
+                # Loopback only: no STUN server to wait for; rtpengine offers its loopback candidate.
+                "ice_servers": [],
             },
         )
 
@@ -278,7 +320,7 @@ class LocalStack:
             webhook_secrets={DEMO_CUSTOMER: DEMO_PBX_SECRET} if self.config.seed_demo else {},
             click2call_secrets={DEMO_CUSTOMER: DEMO_CLICK2CALL_SECRET} if self.config.seed_demo else {},
         )
-        return pbx_simulator.create_app(config)
+        return pbx_simulator.create_app(config, sip=self.sip)
 
     def _server(self, app: Any, port: int) -> uvicorn.Server:
         config = uvicorn.Config(

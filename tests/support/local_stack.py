@@ -79,6 +79,9 @@ def start_stack(log_dir: Path, *extra_args: str, timeout: float = 60) -> Running
     log = open(log_path, "w")  # noqa: SIM115 - closed when the process ends
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONUNBUFFERED"] = "1"
+    if not any(arg.startswith("--sip") for arg in extra_args):
+        # The SIP side (Kamailio, rtpengine, baresip) only for the tests that ask for it: fewer processes.
+        extra_args = (*extra_args, "--sip", "off")
     process = subprocess.Popen(
         [
             sys.executable,

@@ -84,7 +84,9 @@ export class SipPhone extends Emitter {
         ...(credential ? { credential } : {}),
       })),
       rtcpMuxPolicy: "require",
-      bundlePolicy: "max-bundle",
+      // "balanced", not "max-bundle": a one-audio-line offer from a PBX or media relay (Asterisk,
+      // rtpengine) often has no BUNDLE group, which max-bundle rejects (setRemoteDescription fails, 488).
+      bundlePolicy: "balanced",
     };
   }
 

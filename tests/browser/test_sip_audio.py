@@ -1,0 +1,152 @@
+"""Calls you can hear: the local stack's SIP side (Kamailio + rtpengine) between the webphone in headless
+Chromium and the PBX simulator's customer (baresip), with audio measured both ways.
+
+Chromium's microphone is a WAV file (``--use-file-for-fake-audio-capture``, a 440 Hz tone); the
+customer's is the project's WAV (gliding tones, sox). In the page, ``getStats()`` of the call's
+RTCPeerConnection shows what arrives (inbound-rtp audio packets and energy); at the customer, baresip
+records what it hears and sox measures it (RMS). Nothing is simulated between the two: JsSIP over
+WebSocket, ICE + DTLS-SRTP to rtpengine, plain RTP from rtpengine to baresip.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect
+
+from ctibridge_local.pbx_simulator import PbxDriver, PlayResult
+from ctibridge_local.sip import sounds
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_SECRET, Phone
+from tests.support.audio import RECORD_PEER_CONNECTIONS, audio_stats
+from tests.support.local_stack import RunningStack, start_stack
+
+CUSTOMER_PHONE = "0904824242"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    directory = tmp_path_factory.mktemp("sip-stack")
+    running = start_stack(directory, "--sip", "auto", "--sip-dir", str(directory / "sip"))
+    try:
+        sip = httpx.get(f"{running.pbx_url}/sip", timeout=5).json()
+        assert sip["available"], running.logs()  # the programs are installed in CI: never skip
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_session: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    microphone = sounds.agent_voice(tmp_path_factory.mktemp("sounds") / "agent.wav")
+    launched = playwright_session.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *CHROMIUM_ARGS,
+            f"--use-file-for-fake-audio-capture={microphone}",
+            # rtpengine's ICE candidates are on loopback, which Chromium leaves out unless told.
+            "--allow-loopback-in-peer-connection",
+        ],
+    )
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def agent(open_phone: Callable[[], Phone]) -> Callable[[str], Phone]:
+    def login(ipphone: str) -> Phone:
+        phone = open_phone()
+        phone.page.add_init_script(RECORD_PEER_CONNECTIONS)
+        return phone.login(ipphone)
+
+    return login
+
+
+class BackgroundCall:
+    """``PbxDriver.play("answered", media=True)`` on a thread: it returns when the call is over."""
+
+    def __init__(self, stack: RunningStack, **options: Any) -> None:
+        self.driver = PbxDriver(stack.http_url, "demo", DEMO_SECRET, pbx_url=stack.pbx_url)
+        self.result: PlayResult | None = None
+        self.error: BaseException | None = None
+        self.callid = f"media-{time.time_ns()}"
+        self._thread = threading.Thread(target=self._run, kwargs=options, daemon=True)
+        self._thread.start()
+
+    def _run(self, **options: Any) -> None:
+        try:
+            self.result = self.driver.play("answered", callid=self.callid, media=True, **options)
+        except BaseException as error:  # reported by wait()
+            self.error = error
+
+    def wait(self, timeout: float = 30) -> PlayResult:
+        self._thread.join(timeout)
+        self.driver.close()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None, "the simulated call did not end"
+        return self.result
+
+
+def test_answered_call_carries_audio_both_ways(stack: RunningStack, agent: Callable[[str], Phone]) -> None:
+    # Given agent 101's webphone registered to the local Kamailio (digest auth, the tenant's password)
+    phone = agent("101")
+    page = phone.page
+    # When the PBX simulator plays an answered call: a real INVITE from the customer's phone
+    call = BackgroundCall(stack, ring_timeout=30)
+    # Then the page rings, and the agent answers
+    expect(page.locator("#answer")).to_be_visible(timeout=15_000)
+    expect(page.locator("#call-phone")).to_have_text(CUSTOMER_PHONE)
+    page.click("#answer")
+    expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
+    # And the agent hears the customer: audio packets with energy arrive in the page
+    first = _wait_for_stats(page, lambda s: (s["inbound"] or {}).get("packetsReceived", 0) > 50)
+    time.sleep(2)
+    later = audio_stats(page)
+    assert later is not None and later["inbound"] is not None, later
+    assert later["inbound"]["packetsReceived"] > first["inbound"]["packetsReceived"] + 50, (first, later)
+    assert later["inbound"]["totalAudioEnergy"] > first["inbound"]["totalAudioEnergy"] + 0.01, (first, later)
+    # When the agent hangs up after a few seconds of talk
+    time.sleep(1)
+    page.click("#hangup")
+    result = call.wait()
+    # Then the PBX's call log has the real times, and the recording is what the customer heard
+    assert result.media is not None and result.media["state"] == "ended", result.as_dict()
+    log = result.deliveries[-1]
+    assert (log.kind, log.status, log.fields["status"]) == ("call_answered", 200, "ANSWERED"), (
+        result.as_dict()
+    )
+    assert 3 <= log.fields["billsec"] <= 10, log.fields
+    assert log.fields["duration"] >= log.fields["billsec"], log.fields
+    assert result.recording, result.as_dict()
+    heard = _download(result.recording)
+    assert sounds.rms(heard, skip=0.5) > 0.01, "the customer heard silence from the agent"
+
+
+def _wait_for_stats(
+    page: Page, check: Callable[[dict[str, Any]], bool], timeout: float = 15
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    stats = None
+    while time.monotonic() < deadline:
+        stats = audio_stats(page)
+        if stats is not None and check(stats):
+            return stats
+        time.sleep(0.2)
+    raise AssertionError(f"the page's audio stats never got there: {stats}")
+
+
+def _download(url: str) -> Path:
+    answer = httpx.get(url, timeout=10)
+    assert answer.status_code == 200 and answer.content[:4] == b"RIFF", (
+        answer.status_code,
+        answer.text[:200],
+    )
+    path = Path(f"/tmp/heard-{time.time_ns()}.wav")
+    path.write_bytes(answer.content)
+    return path
