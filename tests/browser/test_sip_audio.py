@@ -95,8 +95,7 @@ class BackgroundCall:
 
 def test_answered_call_carries_audio_both_ways(stack: RunningStack, agent: Callable[[str], Phone]) -> None:
     # Given agent 101's webphone registered to the local Kamailio (digest auth, the tenant's password)
-    phone = agent("101")
-    page = phone.page
+    page = agent("101").page
     # When the PBX simulator plays an answered call: a real INVITE from the customer's phone
     call = BackgroundCall(stack, ring_timeout=30)
     # Then the page rings, and the agent answers
@@ -105,27 +104,70 @@ def test_answered_call_carries_audio_both_ways(stack: RunningStack, agent: Calla
     page.click("#answer")
     expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
     # And the agent hears the customer: audio packets with energy arrive in the page
-    first = _wait_for_stats(page, lambda s: (s["inbound"] or {}).get("packetsReceived", 0) > 50)
-    time.sleep(2)
-    later = audio_stats(page)
-    assert later is not None and later["inbound"] is not None, later
-    assert later["inbound"]["packetsReceived"] > first["inbound"]["packetsReceived"] + 50, (first, later)
-    assert later["inbound"]["totalAudioEnergy"] > first["inbound"]["totalAudioEnergy"] + 0.01, (first, later)
-    # When the agent hangs up after a few seconds of talk
-    time.sleep(1)
+    _wait_for_stats(page, lambda s: _received(s) > 25)
+    talking = _inbound_over(page, 2.0)
+    assert talking["packets"] > 50, talking
+    assert talking["energy"] > 0.01, talking
+    assert talking["level"] > 0.01, talking
+    # When the agent mutes: the customer still reaches the agent
+    page.click("#mute")
+    expect(page.locator("#mute")).to_have_attribute("aria-pressed", "true")
+    muted = _inbound_over(page, 2.5)
+    assert muted["packets"] > 50, muted
+    page.click("#mute")
+    expect(page.locator("#mute")).to_have_attribute("aria-pressed", "false")
+    time.sleep(2.5)
+    # When the agent puts the customer on hold: nothing comes in any more (and the agent's track is
+    # muted by JsSIP, so the customer hears silence; baresip 1.0 stops its recording at a re-INVITE, so
+    # that half is not measured at the customer)
+    page.click("#hold")
+    expect(page.locator("#hold")).to_have_attribute("aria-pressed", "true", timeout=10_000)
+    time.sleep(0.5)
+    held = _inbound_over(page, 2.0)
+    assert held["packets"] < 5, held
+    page.click("#hold")
+    expect(page.locator("#hold")).to_have_attribute("aria-pressed", "false", timeout=10_000)
+    time.sleep(0.5)
+    resumed = _inbound_over(page, 2.0)
+    assert resumed["packets"] > 50, resumed
+    # When the agent hangs up
     page.click("#hangup")
     result = call.wait()
     # Then the PBX's call log has the real times, and the recording is what the customer heard
-    assert result.media is not None and result.media["state"] == "ended", result.as_dict()
+    assert result.media is not None, result.as_dict()
+    assert result.media["state"] == "ended", result.as_dict()
     log = result.deliveries[-1]
     assert (log.kind, log.status, log.fields["status"]) == ("call_answered", 200, "ANSWERED"), (
         result.as_dict()
     )
-    assert 3 <= log.fields["billsec"] <= 10, log.fields
+    assert 12 <= log.fields["billsec"] <= 25, log.fields
     assert log.fields["duration"] >= log.fields["billsec"], log.fields
     assert result.recording, result.as_dict()
     heard = _download(result.recording)
-    assert sounds.rms(heard, skip=0.5) > 0.01, "the customer heard silence from the agent"
+    assert sounds.rms(heard) > 0.01, "the customer heard silence from the agent"
+    # And the customer heard the agent, then nothing while muted, then the agent again
+    profile = sounds.runs(sounds.loudness(heard))
+    assert [sounding for sounding, _ in profile] == [True, False, True], profile
+    assert all(seconds >= 1.5 for _, seconds in profile), profile
+
+
+def _received(stats: dict[str, Any]) -> int:
+    return int((stats.get("inbound") or {}).get("packetsReceived", 0))
+
+
+def _inbound_over(page: Page, seconds: float) -> dict[str, float]:
+    """What came in during the next ``seconds``: packets, energy and the level at the end."""
+    before = audio_stats(page) or {}
+    time.sleep(seconds)
+    after = audio_stats(page) or {}
+    first, last = before.get("inbound") or {}, after.get("inbound") or {}
+    return {
+        "packets": last.get("packetsReceived", 0) - first.get("packetsReceived", 0),
+        "energy": last.get("totalAudioEnergy", 0) - first.get("totalAudioEnergy", 0),
+        "level": last.get("audioLevel", 0),
+        "sent": ((after.get("outbound") or {}).get("packetsSent", 0))
+        - ((before.get("outbound") or {}).get("packetsSent", 0)),
+    }
 
 
 def _wait_for_stats(

@@ -99,7 +99,9 @@ def loudness(path: Path, window: float = 0.25) -> list[float]:
     ]
 
 
-def runs(levels: list[float], window: float = 0.25, threshold: float = SILENCE_RMS) -> list[tuple[bool, float]]:
+def runs(
+    levels: list[float], window: float = 0.25, threshold: float = SILENCE_RMS
+) -> list[tuple[bool, float]]:
     """``loudness`` as runs: (sounding, seconds), e.g. [(True, 2.5), (False, 2.0), (True, 3.0)]."""
     out: list[tuple[bool, float]] = []
     for level in levels:
