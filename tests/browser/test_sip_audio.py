@@ -190,3 +190,79 @@ def _download(url: str) -> Path:
     path = Path(f"/tmp/heard-{time.time_ns()}.wav")
     path.write_bytes(answer.content)
     return path
+
+
+def test_click_to_call_reaches_a_customer_who_answers_and_a_busy_one(
+    stack: RunningStack, agent: Callable[[str], Phone]
+) -> None:
+    # Given agent 101's webphone (device 1, the browser)
+    phone = agent("101")
+    page = phone.page
+    # When the agent dials a customer's number: Kamailio sends it to the simulated customers' phone
+    page.fill("#dial-input", "0987654321")
+    page.click("#call-button")
+    # Then the customer answers, and the agent hears them
+    expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
+    _wait_for_stats(page, lambda s: _received(s) > 25)
+    heard = _inbound_over(page, 1.5)
+    assert heard["packets"] > 40, heard
+    assert heard["energy"] > 0.01, heard
+    page.click("#hangup")
+    expect(page.locator("#app")).not_to_have_attribute("data-call-state", "in_call", timeout=10_000)
+    # When the agent dials a busy number (the SIP server answers 486 Busy Here)
+    page.fill("#dial-input", "0486123456")
+    page.click("#call-button")
+    # Then the seed's IPCC_NOT_CONNECT_CUSTOMER/486 error is shown in plain words
+    expect(page.locator("#call-error")).to_have_text("The customer is busy.", timeout=15_000)
+    assert phone.errors == [], phone.console
+
+
+def test_agent_calls_agent_and_both_hear_each_other(agent: Callable[[str], Phone]) -> None:
+    # Given agents 101 and 102, each in a tab of their own
+    alice, bob = agent("101").page, agent("102").page
+    # When 101 dials 102's extension, and 102 answers
+    alice.fill("#dial-input", "102")
+    alice.click("#call-button")
+    expect(bob.locator("#answer")).to_be_visible(timeout=15_000)
+    bob.click("#answer")
+    # Then both are in the call, and each hears the other (WebRTC on both sides of rtpengine)
+    for page in (alice, bob):
+        expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
+        _wait_for_stats(page, lambda s: _received(s) > 25)
+    for page in (alice, bob):
+        heard = _inbound_over(page, 1.5)
+        assert heard["packets"] > 40, heard
+        assert heard["energy"] > 0.01, heard
+    alice.click("#hangup")
+    expect(bob.locator("#app")).not_to_have_attribute("data-call-state", "in_call", timeout=10_000)
+
+
+def test_customer_call_transferred_to_another_agent_who_hears_the_customer(
+    stack: RunningStack, agent: Callable[[str], Phone]
+) -> None:
+    # Given a customer's call answered by agent 101, with agent 102 logged in too
+    first, second = agent("101").page, agent("102").page
+    call = BackgroundCall(stack, ring_timeout=30)
+    expect(first.locator("#answer")).to_be_visible(timeout=15_000)
+    first.click("#answer")
+    expect(first.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
+    _wait_for_stats(first, lambda s: _received(s) > 25)
+    # When 101 transfers the call to 102 (a REFER through Kamailio: the customer's phone calls 102)
+    first.click("#transfer")
+    first.fill("#transfer-target", "102")
+    first.press("#transfer-target", "Enter")
+    # Then 102's phone rings; 102 answers, and hears the customer; 101 is free
+    expect(second.locator("#answer")).to_be_visible(timeout=15_000)
+    second.click("#answer")
+    expect(second.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
+    expect(first.locator("#app")).not_to_have_attribute("data-call-state", "in_call", timeout=10_000)
+    _wait_for_stats(second, lambda s: _received(s) > 25)
+    heard = _inbound_over(second, 1.5)
+    assert heard["packets"] > 40, heard
+    assert heard["energy"] > 0.01, heard
+    # When 102 hangs up, the PBX's call log comes with the whole call's times
+    second.click("#hangup")
+    result = call.wait()
+    assert result.media is not None, result.as_dict()
+    assert result.media["transferred_at"] is not None, result.as_dict()
+    assert result.deliveries[-1].fields["status"] == "ANSWERED", result.as_dict()

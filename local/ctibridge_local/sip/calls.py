@@ -38,6 +38,7 @@ class CustomerCall:
     invited_at: float = 0.0
     ringing_at: float | None = None  # 180 Ringing came back
     answered_at: float | None = None
+    transferred_at: float | None = None  # the transfer target answered (REFER from the agent)
     ended_at: float | None = None
     recording: Path | None = None  # what the customer heard
     hangup_requested: threading.Event = field(default_factory=threading.Event)
@@ -54,6 +55,7 @@ class CustomerCall:
             "invited_at": self.invited_at,
             "ringing_at": self.ringing_at,
             "answered_at": self.answered_at,
+            "transferred_at": self.transferred_at,
             "ended_at": self.ended_at,
             "duration": round(end - self.invited_at),
             "billsec": round(end - self.answered_at) if self.answered_at else 0,
@@ -132,10 +134,27 @@ class CustomerCalls:
                 return
             call.state, call.answered_at = "answered", first.at
             limit = call.answered_at + call.talk_seconds if call.talk_seconds else call.answered_at + 3600
-            closed = self._until(call, _ENDED, limit)
-            if closed is None:  # the customer hangs up
-                ua.hangup()
-                closed = ua.wait_for("CALL_CLOSED", 5)
+            closed_legs: set[object] = set()
+            while True:
+                seen = len(ua.events)
+                closed = self._until(call, _ENDED, limit, since=seen)
+                if closed is None:  # the customer hangs up
+                    ua.hangup()
+                    closed = ua.wait_for("CALL_CLOSED", 5, since=seen)
+                    break
+                # A transfer (REFER): baresip calls the new agent, then the first agent's leg closes.
+                closed_legs.add(closed.fields.get("id"))
+                live = _live_legs(ua.events, closed_legs, call.answered_at)
+                nxt = ua.wait_for(
+                    lambda e, done=frozenset(closed_legs): (
+                        e.type == "CALL_ESTABLISHED" and e.fields.get("id") not in done
+                    ),
+                    30 if live else 0,
+                )
+                if nxt is None:
+                    break
+                call.transferred_at = nxt.at
+                call.ended_at = None
             call.reason = _reason(closed, "hung up by the customer")
         finally:
             call.ended_at = call.ended_at or time.time()
@@ -145,15 +164,22 @@ class CustomerCalls:
             if call.state != "failed":
                 call.state = "ended"
 
-    def _until(self, call: CustomerCall, types: tuple[str, ...], deadline: float) -> CallEvent | None:
+    def _until(
+        self, call: CustomerCall, types: tuple[str, ...], deadline: float, since: int = 0
+    ) -> CallEvent | None:
         """The first event of ``types``, or None at ``deadline`` or when a hangup is asked for."""
         while time.time() < deadline and not call.hangup_requested.is_set():
-            event = call.phone_ua.wait_for(lambda e: e.type in types, 0.1)
+            event = call.phone_ua.wait_for(lambda e: e.type in types, 0.1, since=since)
             if event is not None:
                 if event.type in _ENDED:
                     call.ended_at = event.at
                 return event
         return None
+
+
+def _live_legs(events: list[CallEvent], closed: set[object], since: float) -> bool:
+    """Whether the phone has started a call (a transfer's) since ``since`` that is not closed yet."""
+    return any(e.at >= since and e.fields.get("id") not in (None, *closed) for e in events)
 
 
 def _reason(event: CallEvent | None, default: str) -> str:

@@ -44,25 +44,14 @@ def customer_voice(directory: Path, seconds: int = 120) -> Path:
 
 
 def agent_voice(path: Path, seconds: int = 60) -> Path:
-    """A browser's fake microphone (Chromium's --use-file-for-fake-audio-capture): 48 kHz tones."""
+    """A browser's fake microphone (Chromium's --use-file-for-fake-audio-capture), 48 kHz: gliding
+    syllables like the customer's (a steady tone would be taken for noise and suppressed by WebRTC)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        _run(
-            "-n",
-            "-r",
-            "48000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(path),
-            "synth",
-            str(seconds),
-            "sine",
-            "440",
-            "vol",
-            "0.4",
-        )
+        syllable = path.with_name(f"{path.stem}-syllable.wav")
+        _run("-n", "-r", "48000", "-c", "1", "-b", "16", str(syllable),
+             "synth", "0.4", "sine", "500-900", "vol", "0.5", "pad", "0", "0.2")  # fmt: skip
+        _run(str(syllable), str(path), "repeat", str(int(seconds / 0.6)))
     return path
 
 
