@@ -145,12 +145,12 @@ class CustomerCalls:
                 # A transfer (REFER): baresip calls the new agent, then the first agent's leg closes.
                 closed_legs.add(closed.fields.get("id"))
                 live = _live_legs(ua.events, closed_legs, call.answered_at)
-                nxt = ua.wait_for(
-                    lambda e, done=frozenset(closed_legs): (
-                        e.type == "CALL_ESTABLISHED" and e.fields.get("id") not in done
-                    ),
-                    30 if live else 0,
-                )
+                done = frozenset(closed_legs)
+
+                def new_leg(event: CallEvent, done: frozenset[object] = done) -> bool:
+                    return event.type == "CALL_ESTABLISHED" and event.fields.get("id") not in done
+
+                nxt = ua.wait_for(new_leg, 30 if live else 0)
                 if nxt is None:
                     break
                 call.transferred_at = nxt.at
