@@ -264,6 +264,10 @@ class PbxSimulator:
         )
         return JSONResponse(call.as_dict(), status_code=201)
 
+    async def list_calls(self, _: Request) -> Response:
+        calls = list(self.customer_calls.calls.values()) if self.customer_calls else []
+        return JSONResponse({"calls": [call.as_dict() for call in calls]})
+
     async def get_call(self, request: Request) -> Response:
         call = self.customer_calls.get(request.path_params["id"]) if self.customer_calls else None
         if call is None:
@@ -293,6 +297,7 @@ class PbxSimulator:
                 Route("/_requests", self.list_requests, methods=["GET", "DELETE"]),
                 Route("/sip", self.sip_info),
                 Route("/calls", self.place_call, methods=["POST"]),
+                Route("/calls", self.list_calls, methods=["GET"]),
                 Route("/calls/{id}", self.get_call),
                 Route("/calls/{id}/hangup", self.hangup_call, methods=["POST"]),
                 Route("/calls/{id}/heard.wav", self.heard),
