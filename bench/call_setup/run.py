@@ -88,7 +88,7 @@ def measure(calls: int, workdir: Path) -> dict[str, Any]:
                     "--allow-loopback-in-peer-connection",
                 ],
             )
-            context = browser.new_context()
+            context = browser.new_context(locale="en-US")
             context.grant_permissions(["microphone"], origin=stack.web_url)
             page = context.new_page()
             page.add_init_script(RECORD_PEER_CONNECTIONS)
