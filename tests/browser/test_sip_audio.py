@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect
+from playwright.sync_api import Browser, Page, Playwright, Route, expect
 
 from ctibridge_local.pbx_simulator import PbxDriver, PlayResult
 from ctibridge_local.sip import sounds
@@ -191,6 +191,26 @@ def _download(url: str) -> Path:
     path = Path(f"/tmp/heard-{time.time_ns()}.wav")
     path.write_bytes(answer.content)
     return path
+
+
+def test_a_wrong_sip_password_does_not_register(open_phone: Callable[[], Phone]) -> None:
+    # Given the page gets agent 101's settings with a password that is not the tenant's
+    phone = open_phone()
+    page = phone.page
+
+    def wrong_password(route: Route) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        if isinstance(body.get("webphone"), dict):
+            body["webphone"]["password"] = "not-the-password"
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/v1/agent/me", wrong_password)
+    # When it logs in, Kamailio challenges the REGISTER and refuses the answer
+    phone.login("101", sip=False)
+    # Then the phone is not ready, and the agent is told
+    expect(page.locator("#notice")).to_contain_text("could not register", timeout=15_000)
+    expect(page.locator("#sip-status")).not_to_have_text("Phone ready")
 
 
 def test_click_to_call_reaches_a_customer_who_answers_and_a_busy_one(
