@@ -56,11 +56,14 @@ def _report_text(report: replay.ReplayReport, dry_run: bool) -> str:
 
 def events_replay(admin: TenantAdmin, args: argparse.Namespace, out: Output) -> None:
     environment = _Environment()
-    queue_url = args.queue_url or environment.queue_url
+    local = getattr(args, "local_stack", None)  # ctibridge --local: the stack's own queues
+    queue_url = args.queue_url or (local.queue_urls.get("DeliveryQueue") if local else environment.queue_url)
     if not queue_url:
         raise BadRequest("no DeliveryQueue URL: pass --queue-url or set CTIBRIDGE_DELIVERY_QUEUE_URL")
     if args.dlq:
-        dlq_url = args.dlq_url or environment.dlq_url
+        dlq_url = args.dlq_url or (
+            local.queue_urls.get("DeliveryDeadLetterQueue") if local else environment.dlq_url
+        )
         if not dlq_url:
             raise BadRequest("no dead-letter queue URL: pass --dlq-url or set CTIBRIDGE_DELIVERY_DLQ_URL")
         if args.customer:

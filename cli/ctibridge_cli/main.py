@@ -1,7 +1,9 @@
 """``ctibridge``: the operators' CLI for tenants, agents and test tokens.
 
-It talks to AWS through boto3's standard configuration (AWS_PROFILE, AWS_REGION...), so the same
-commands work against the local stack with ``AWS_ENDPOINT_URL=http://127.0.0.1:<moto port>``.
+It talks to AWS through boto3's standard configuration (AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION...).
+``--local`` (or ``CTIBRIDGE_LOCAL=1``) points every command at the running ``make dev`` stack instead:
+its moto endpoint, region, dummy credentials, table, stage, queue URLs and @connections URL, read from
+what the stack published when it started (``ctibridge_local.state_file``); no AWS variable is needed.
 The table and stage come from ``--table``/``--stage`` or ``CTIBRIDGE_TABLE``/``CTIBRIDGE_STAGE``.
 Revoking sessions (``agent update --revoke-sessions``, ``agent remove``, expiring or suspending a tenant)
 closes the webphone tabs they opened when the WebSocket API's @connections endpoint is known:
@@ -12,6 +14,8 @@ Secrets are printed once, when created or rotated, or on explicit ``tenant show 
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -26,7 +30,7 @@ from ctibridge.auth.crm_jwt import EXPIRED_FORMAT
 from ctibridge.errors import BadRequest, Conflict, CtiError, NotFound
 from ctibridge.tenants.models import WEBPHONE_LANGUAGES, Agent, DeviceType, Tenant, TenantSecrets
 from ctibridge.tenants.provisioning import KEY_KINDS, TenantAdmin
-from ctibridge_cli import crm, events, pbx
+from ctibridge_cli import crm, events, local_target, pbx
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -37,7 +41,8 @@ EXIT_AWS = 5  # AWS unreachable, no credentials, missing table, access denied...
 
 EPILOG = """\
 exit codes: 0 ok, 2 invalid usage or value, 3 not found, 4 already exists, 5 AWS error, 1 other.
-Against the local stack: AWS_ENDPOINT_URL=http://127.0.0.1:<moto port> AWS_REGION=us-east-1."""
+Against the running `make dev` stack: ctibridge --local ... (or CTIBRIDGE_LOCAL=1); no AWS variable needed."""
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away (`| head`)
 
 
 class _Environment(BaseSettings):
@@ -50,6 +55,7 @@ class _Environment(BaseSettings):
     ws_callback_url: str | None = Field(
         default=None, validation_alias=AliasChoices("CTIBRIDGE_WS_CALLBACK_URL")
     )
+    local: bool = Field(default=False, validation_alias=AliasChoices("CTIBRIDGE_LOCAL"))
 
 
 class CliError(Exception):
@@ -144,10 +150,46 @@ class _Output:
             self.out.write(text.rstrip("\n") + "\n")
 
 
+LOCAL_HELP = (
+    "talk to the running `make dev` stack (its endpoint, region, dummy credentials, table, stage, queue "
+    "and @connections URLs), no AWS variable needed (env CTIBRIDGE_LOCAL=1)"
+)
 SECRET_WARNING = "Shown once: store these now; they cannot be displayed again without --show-secrets."
 
 
 # ---------------------------------------------------------------- commands
+
+
+# The tenant's list fields: (option stem, field, what one value is). ``tenant create --STEM V`` sets the
+# first values; ``tenant update`` adds (``--STEM``/``--add-STEM``), removes (``--remove-STEM``) or, only
+# when asked in so many words, replaces the whole list (``--replace-STEMs V ...``, none to empty it): an
+# update that names one origin must not silently drop the others.
+LIST_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("allowed-origin", "allowed_origins", "origin allowed to embed the webphone (CRM page)"),
+    ("recording-host", "recording_hosts_allowed", "host[:port] of recordings exempt from SSRF checks"),
+    ("crm-host", "crm_hosts_allowed", "host[:port] of a CRM on a private network the lookup may reach"),
+    ("callout-allow-prefix", "callout_allow_prefixes", "click-to-call only numbers with this prefix"),
+    ("callout-deny-prefix", "callout_deny_prefixes", "never call numbers with this prefix, e.g. 1900"),
+)
+
+
+def _dest(stem: str) -> str:
+    return stem.replace("-", "_")
+
+
+def _list_changes(current: Tenant, args: argparse.Namespace) -> dict[str, list[str]]:
+    """The list fields ``tenant update`` changes, from the tenant's current lists (absent: unchanged)."""
+    changes: dict[str, list[str]] = {}
+    for stem, field_name, _ in LIST_OPTIONS:
+        replace = getattr(args, f"replace_{_dest(stem)}s")
+        added = getattr(args, f"add_{_dest(stem)}") or []
+        removed = getattr(args, f"remove_{_dest(stem)}") or []
+        if replace is None and not added and not removed:
+            continue
+        values: list[str] = list(getattr(current, field_name) if replace is None else replace)
+        values += [v for v in added if v not in values]
+        changes[field_name] = [v for v in dict.fromkeys(values) if v not in removed]
+    return changes
 
 
 def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -162,11 +204,7 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
         "sip_ws_url": args.sip_ws_url,
         "sip_realm": args.sip_realm,
         "webphone_language": args.webphone_language,
-        "allowed_origins": args.allowed_origin,
-        "recording_hosts_allowed": args.recording_host,
-        "crm_hosts_allowed": args.crm_host,
-        "callout_allow_prefixes": args.callout_allow_prefix,
-        "callout_deny_prefixes": args.callout_deny_prefix,
+        **{field_name: getattr(args, _dest(stem), None) for stem, field_name, _ in LIST_OPTIONS},
         "transfer_queues": dict(args.transfer_queue) if args.transfer_queue is not None else None,
     }
     return {k: v for k, v in options.items() if v is not None}
@@ -224,6 +262,12 @@ def _tabs_note(admin: TenantAdmin) -> str:
 
 def tenant_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
     changes = _profile_options(args)
+    if any(
+        getattr(args, f"{verb}_{_dest(stem)}{suffix}") is not None
+        for stem, _, _ in LIST_OPTIONS
+        for verb, suffix in (("add", ""), ("remove", ""), ("replace", "s"))
+    ):
+        changes.update(_list_changes(admin.get_tenant(args.customer), args))
     if args.status:
         changes["status"] = args.status
     if args.no_expiry:
@@ -270,8 +314,52 @@ def agent_add(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> Non
 
 
 def agent_list(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
-    views = [_agent_view(a) for a in admin.list_agents(args.customer)]
+    agents = admin.list_agents(args.customer)
+    if args.ipphone:
+        known = {a.ipphone for a in agents}
+        missing = [ipphone for ipphone in args.ipphone if ipphone not in known]
+        if missing:
+            raise NotFound(f"No agent {', '.join(missing)} in {args.customer}.", code="AGENT_NOT_FOUND")
+        agents = [a for a in agents if a.ipphone in args.ipphone]
+    views = [_agent_view(a) for a in agents]
     out.emit(views, _table(views, ("ipphone", "user_id", "display_name", "device_type", "mobile")))
+
+
+def _each_agent(
+    command: Callable[[TenantAdmin, argparse.Namespace, _Output], None],
+) -> Command:
+    """Run an agent command for each extension given (``agent update|remove shop1 101 102 ...``).
+
+    One extension answers as before (an object in JSON); several answer a JSON list, in order. The
+    first failure stops there: the extensions before it are done, the error says which one failed.
+    """
+
+    def run(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
+        if len(args.ipphones) == 1:
+            command(admin, argparse.Namespace(**{**vars(args), "ipphone": args.ipphones[0]}), out)
+            return
+        results: list[Any] = []
+        texts: list[str] = []
+        for ipphone in args.ipphones:
+            one = _Capture()
+            command(admin, argparse.Namespace(**{**vars(args), "ipphone": ipphone}), one)
+            results.append(one.data)
+            texts.append(one.text)
+        out.emit(results, "\n\n".join(texts))
+
+    return run
+
+
+class _Capture(_Output):
+    """What one command would have printed, kept to print several together."""
+
+    def __init__(self) -> None:
+        super().__init__(False, sys.stdout)
+        self.data: Any = None
+        self.text = ""
+
+    def emit(self, data: Any, text: str) -> None:
+        self.data, self.text = data, text.rstrip("\n")
 
 
 def agent_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -346,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="@connections endpoint, to close revoked sessions' tabs (env CTIBRIDGE_WS_CALLBACK_URL)",
     )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    common.add_argument("--local", action="store_true", default=argparse.SUPPRESS, help=LOCAL_HELP)
 
     parser = argparse.ArgumentParser(
         prog="ctibridge",
@@ -361,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="@connections endpoint, to close revoked sessions' tabs (env CTIBRIDGE_WS_CALLBACK_URL)",
     )
     parser.add_argument("--json", action="store_true", default=False, help="print JSON")
+    parser.add_argument("--local", action="store_true", default=False, help=LOCAL_HELP)
     groups = parser.add_subparsers(
         dest="group", required=True, metavar="{tenant,agent,token,demo,crm,events,pbx}"
     )
@@ -372,17 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    def profile_options(p: argparse.ArgumentParser) -> None:
+    def profile_options(p: argparse.ArgumentParser, *, updating: bool = False) -> None:
         p.add_argument("--name", help="display name of the tenant")
         p.add_argument("--timezone", help="IANA timezone of 'expired' times (default Asia/Ho_Chi_Minh)")
         p.add_argument("--expiry-date", type=_date, help="last day of service, YYYY-MM-DD")
         p.add_argument("--click2call-url", help="the PBX's click2call base URL (seed 004 2.1)")
         p.add_argument("--crm-lookup-url", help="CRM URL for caller lookups")
-        p.add_argument(
-            "--crm-host",
-            action="append",
-            help="host[:port] of a CRM on a private network the lookup may reach (repeatable)",
-        )
         p.add_argument("--sip-server", help="SIP registrar host[:port] (sip:EXT@server)")
         p.add_argument("--sip-ws-url", help="SIP over WebSocket URL for the webphone")
         p.add_argument("--sip-realm", help="SIP realm (optional)")
@@ -391,18 +476,32 @@ def build_parser() -> argparse.ArgumentParser:
             choices=WEBPHONE_LANGUAGES,
             help="the webphone's language for agents who have not chosen one (default: the browser's)",
         )
-        p.add_argument("--allowed-origin", action="append", help="embed origin allowed (repeatable)")
-        p.add_argument("--recording-host", action="append", help="recording host exempt from SSRF checks")
-        p.add_argument(
-            "--callout-allow-prefix",
-            action="append",
-            help="click-to-call only numbers with this prefix (repeatable)",
-        )
-        p.add_argument(
-            "--callout-deny-prefix",
-            action="append",
-            help="never call numbers with this prefix, e.g. 1900 (repeatable)",
-        )
+        for stem, _, what in LIST_OPTIONS:
+            value = stem.rsplit("-", 1)[-1].upper()
+            if not updating:
+                p.add_argument(f"--{stem}", action="append", metavar=value, help=f"{what} (repeatable)")
+                continue
+            lists = p.add_argument_group(f"--{stem} list")
+            lists.add_argument(
+                f"--{stem}",
+                f"--add-{stem}",
+                dest=f"add_{_dest(stem)}",
+                action="append",
+                metavar=value,
+                help=f"add an {what} to the list (repeatable; the others stay)",
+            )
+            lists.add_argument(
+                f"--remove-{stem}",
+                action="append",
+                metavar=value,
+                help="remove this value from the list (repeatable)",
+            )
+            lists.add_argument(
+                f"--replace-{stem}s",
+                nargs="*",
+                metavar=value,
+                help="the whole list becomes exactly these values (none: empty it)",
+            )
         p.add_argument(
             "--transfer-queue",
             action="append",
@@ -430,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-secrets", action="store_true", help="also print the secrets")
     p = command(tenant, "update", tenant_update, "change a tenant's profile")
     p.add_argument("customer")
-    profile_options(p)
+    profile_options(p, updating=True)
     p.add_argument("--status", choices=["active", "expired", "suspended"])
     p.add_argument("--no-expiry", action="store_true", help="remove the expiry date")
     p = command(tenant, "expire", tenant_expire, "expire a tenant now, or after a date")
@@ -438,7 +537,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on", type=_date, help="last day of service (default: expire now)")
     p = command(tenant, "rotate-key", tenant_rotate_key, "replace one of a tenant's keys (printed once)")
     p.add_argument("customer")
-    p.add_argument("--kind", choices=KEY_KINDS, default="jwt", help="which key (default jwt: the access key)")
+    p.add_argument(
+        "--kind",
+        choices=KEY_KINDS,
+        default="jwt",
+        metavar="{" + ",".join(KEY_KINDS) + "}",
+        help="which key (default jwt: the access key)",
+    )
     p.add_argument("--keep-old", action="store_true", help="api keys: keep the previous ones working")
 
     agent = groups.add_parser("agent", help="agents (extensions) of a tenant").add_subparsers(
@@ -458,11 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mobile", help="mobile number for device type 3")
     p.add_argument("--sip-username", help="SIP user (default: the extension)")
     p.add_argument("--sip-password", help="SIP password (default: generated)")
-    p = command(agent, "list", agent_list, "list a tenant's agents")
+    p = command(agent, "list", agent_list, "list a tenant's agents (or only those given)")
     p.add_argument("customer")
-    p = command(agent, "update", agent_update, "change an agent")
+    p.add_argument("ipphone", nargs="*", help="only these extensions")
+    p = command(agent, "update", _each_agent(agent_update), "change one or more agents")
     p.add_argument("customer")
-    p.add_argument("ipphone")
+    p.add_argument("ipphones", nargs="+", metavar="ipphone", help="extension(s), each changed alike")
     p.add_argument("--display-name")
     p.add_argument("--device-type", type=int, choices=[int(d) for d in DeviceType])
     p.add_argument("--mobile")
@@ -470,9 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sip-username")
     p.add_argument("--sip-password")
     p.add_argument("--revoke-sessions", action="store_true", help="log the agent out everywhere")
-    p = command(agent, "remove", agent_remove, "remove an agent (its sessions stop working)")
+    p = command(agent, "remove", _each_agent(agent_remove), "remove agents (their sessions stop working)")
     p.add_argument("customer")
-    p.add_argument("ipphone")
+    p.add_argument("ipphones", nargs="+", metavar="ipphone", help="extension(s)")
 
     token = groups.add_parser("token", help="test tokens").add_subparsers(dest="command", required=True)
     p = command(token, "mint", token_mint, "mint a CRM login token as the seeds' PHP demo does")
@@ -526,26 +632,45 @@ def _report(err: TextIO, as_json: bool, code: str, message: str) -> None:
         err.write(f"ctibridge: error: {code}: {message}\n")
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the CLI; answers the exit code (the console script exits with it)."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+def _quiet_layer_logs(err: TextIO) -> None:
+    """The layer's Powertools logger writes JSON lines to stdout (CloudWatch's input on Lambda). In the
+    CLI, stdout is the command's answer (piped to jq, head...): its warnings go to stderr, no info."""
+    from ctibridge.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(err)
+    logger.setLevel(logging.WARNING)
+
+
+def _run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error argparse already printed
         return int(exit_.code or 0)
     as_json = bool(args.json)
     environment = _Environment()
-    table = args.table or environment.table
-    stage = args.stage or environment.stage
+    local_target.honour_aws_region()
+    local: local_target.LocalStackState | None = None
+    if args.local or environment.local:
+        try:
+            local = local_target.use_local_stack()
+        except local_target.NoLocalStack as error:
+            _report(err, as_json, "NO_LOCAL_STACK", str(error))
+            return EXIT_AWS
+    args.local_stack = local  # events replay (queue URLs) and pbx simulate (HTTP API) read it
+    # An explicit option wins; then, with --local, the stack's own values (a CTIBRIDGE_* variable left
+    # in the shell for AWS must not leak into a local command); then the environment.
+    table = args.table or (local.table if local else environment.table)
+    stage = args.stage or (local.stage if local else environment.stage)
+    callback_url = args.ws_callback_url or (local.callback_url if local else environment.ws_callback_url)
     if not table and getattr(args, "needs_table", True):  # pbx simulate talks HTTP only
-        _report(err, as_json, "USAGE", "no table: pass --table or set CTIBRIDGE_TABLE")
+        _report(err, as_json, "USAGE", "no table: pass --table, set CTIBRIDGE_TABLE, or use --local")
         return EXIT_USAGE
     try:
-        admin = TenantAdmin(
-            table or "", stage, websocket_callback_url=args.ws_callback_url or environment.ws_callback_url
-        )
+        admin = TenantAdmin(table or "", stage, websocket_callback_url=callback_url)
         args.func(admin, args, _Output(as_json, out))
+        out.flush()  # a closed pipe is met here, not at exit
     except CliError as error:
         _report(err, as_json, "USAGE", str(error))
         return error.exit_code
@@ -564,6 +689,22 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         _report(err, as_json, "AWS_ERROR", _aws_message(error))
         return EXIT_AWS
     return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the CLI; answers the exit code (the console script exits with it)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    _quiet_layer_logs(err)
+    try:
+        return _run(argv, out, err)
+    except BrokenPipeError:
+        # The reader went away (`ctibridge tenant list | head`): stop quietly, as other shell tools do.
+        # stdout is pointed at /dev/null so the interpreter's final flush does not fail again.
+        if out is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from ctibridge_local import gc_pauses
+from ctibridge_local import gc_pauses, state_file
 from ctibridge_local.stack import LocalStack, StackConfig
 from ctibridge_local.template import TEMPLATE_PATH
 
@@ -22,7 +22,15 @@ def _port(name: str, default: int) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> StackConfig:
-    parser = argparse.ArgumentParser(prog="ctibridge-local", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m ctibridge_local",
+        description=__doc__,
+        epilog=(
+            "While it runs, the stack publishes its URLs, table and queues in "
+            f"{state_file.DEFAULT_STATE_PATH.name} at the repository's root (or the path in "
+            f"{state_file.STATE_ENV}), which `ctibridge --local` reads."
+        ),
+    )
     parser.add_argument("--host", default=os.environ.get("CTIBRIDGE_HOST", "127.0.0.1"))
     parser.add_argument("--http-port", type=int, default=_port("CTIBRIDGE_HTTP_PORT", 3000))
     parser.add_argument("--ws-port", type=int, default=_port("CTIBRIDGE_WS_PORT", 3001))
@@ -103,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         if stack.fault_proxy
         else ""
     )
+    published = state_file.write(stack.published_state())
+    pid = os.getpid()
     print(
         f"""
   {READY_LINE} ({time.monotonic() - started:.1f} s)
@@ -116,13 +126,21 @@ def main(argv: list[str] | None = None) -> int:
   PBX simulator  {stack.pbx_url}
   {sip_line(stack)}
 
+  CLI            .venv/bin/ctibridge --local tenant list      (reads {published})
+  pid            {pid}: Ctrl-C or `kill {pid}` stops it, `kill -USR1 {pid}` restarts the WebSocket server
+
   Press Ctrl-C to stop.
 """,
         flush=True,
     )
-    stop.wait()
-    print("stopping…", flush=True)
-    stack.stop()
+    try:
+        stop.wait()
+    finally:
+        state_file.remove(os.getpid(), published)
+        print("stopping…", flush=True)
+        stopping = time.monotonic()
+        stack.stop()
+        print(f"stopped ({time.monotonic() - stopping:.1f} s)", flush=True)
     return 0
 
 

@@ -28,6 +28,7 @@ from ctibridge_local import (
     pbx_simulator,
     powertools_isolation,
     resources,
+    state_file,
     ws_gateway,
 )
 from ctibridge_local.lambdas import Functions
@@ -201,6 +202,26 @@ class LocalStack:
             self.sip.stop()
             self.sip = None
         self.moto.stop()
+
+    def published_state(self) -> state_file.LocalStackState:
+        """What ``ctibridge --local`` needs to reach this stack (written to the state file by __main__)."""
+        return state_file.LocalStackState(
+            pid=os.getpid(),
+            http_url=self.http_url,
+            ws_url=self.ws_url,
+            callback_url=self.callback_url,
+            web_url=self.web_url,
+            pbx_url=self.pbx_url,
+            aws_endpoint_url=self.moto.url,
+            region=REGION,
+            # A template without the app's table (the tests' echo app) publishes none.
+            table=self.names.ref("Table") if "Table" in self.template.resources_of_type("AWS::DynamoDB::Table") else "",
+            stage=self.stage,
+            queue_urls={
+                logical_id: self.names.ref(logical_id)
+                for logical_id in self.template.resources_of_type("AWS::SQS::Queue")
+            },
+        )
 
     def function_environment(self) -> dict[str, str]:
         """The union of every function's resolved environment; the functions share this process."""

@@ -279,6 +279,7 @@ def test_ping_and_unknown_actions(local: RunningStack) -> None:
         tab.send({"action": "transferCall", "to": "102"})
         error = tab.recv_type("error")
         assert error["code"] == "UNKNOWN_ACTION"
+        assert error["action"] == "transferCall"
     finally:
         tab.close()
 

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import httpx
 
+from ctibridge_local.state_file import STATE_ENV
 from tests.support.ports import free_port
 
 READY_LINE = "CTI Bridge local stack is ready"
@@ -33,6 +34,7 @@ class RunningStack:
     table_name: str = "ctibridge-dev-table"
     output: list[str] = field(default_factory=list)
     pbx_url: str = ""  # the PBX simulator (recordings, click2call.php)
+    state_path: Path | None = None  # what the stack publishes for `ctibridge --local` (CTIBRIDGE_LOCAL_STATE)
 
     def client(self, service: str) -> Any:
         return boto3.session.Session(
@@ -82,6 +84,9 @@ def start_stack(log_dir: Path, *extra_args: str, timeout: float = 60) -> Running
     if not any(arg.startswith("--sip") for arg in extra_args):
         # The SIP side (Kamailio, rtpengine, baresip) only for the tests that ask for it: fewer processes.
         extra_args = (*extra_args, "--sip", "off")
+    # Its own state file: a `make dev` stack running beside the tests keeps the repository's one.
+    state_path = log_dir / "local-stack-state.json"
+    env[STATE_ENV] = str(state_path)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -124,4 +129,5 @@ def start_stack(log_dir: Path, *extra_args: str, timeout: float = 60) -> Running
         moto_url=f"http://{host}:{ports['moto']}",
         log_path=log_path,
         pbx_url=f"http://{host}:{ports['pbx']}",
+        state_path=state_path,
     )

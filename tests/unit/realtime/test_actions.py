@@ -62,6 +62,19 @@ def test_bad_frames_get_an_error_to_the_sender_only(
     assert tabs.types("conn-3") == []
 
 
+def test_an_unknown_action_is_named_in_the_error(tabs: FakeManagementApi, ws_message: Send) -> None:
+    # When a tab sends an action the server does not know
+    ws_message("conn-2", {"action": "transferCall", "to": "102"})
+    # Then the error names the action it sent, so the client knows which frame was refused
+    error = tabs.last("conn-2")
+    assert (error["code"], error["action"]) == ("UNKNOWN_ACTION", "transferCall")
+
+
+def test_a_long_unknown_action_is_named_cut_short(tabs: FakeManagementApi, ws_message: Send) -> None:
+    ws_message("conn-2", {"action": "x" * 500})
+    assert tabs.last("conn-2")["action"] == "x" * 64
+
+
 def test_validation_errors_do_not_echo_the_input(tabs: FakeManagementApi, ws_message: Send) -> None:
     ws_message("conn-2", {"action": "device", "device_type": 3, "mobile": "<img src=x>"})
     assert "<img" not in tabs.last("conn-2")["message"]

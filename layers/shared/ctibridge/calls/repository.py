@@ -19,9 +19,15 @@ from ctibridge.calls import query as calls_query
 from ctibridge.calls.models import CallEvent, CallRecord, format_timestamp
 from ctibridge.settings import get_settings
 
-# A filtered page is filled by at most this many Queries; past it the page is returned short, with a
-# cursor, so one request's cost stays bounded however selective the filter is.
+# A filtered page is filled by at most this many Queries; past it the page is returned short (but never
+# empty), with a cursor, so one request's cost stays bounded however selective the filter is.
 MAX_QUERIES_PER_PAGE = 5
+# An empty filtered page reads on up to this many Queries (each up to FILTERED_READ_LIMIT items, so
+# 20 000 calls of the partition) before it answers empty with a cursor: only a filter matching none of
+# that many consecutive calls can see one.
+MAX_QUERIES_EMPTY_PAGE = 20
+# Items a filtered Query evaluates (DynamoDB applies Limit before the filter).
+FILTERED_READ_LIMIT = 1000
 
 _deserializer = TypeDeserializer()
 
@@ -88,19 +94,30 @@ class CallRepository:
         return CallRecord.from_item(item) if item else None
 
     def list_calls(self, tenant_id: str, query: calls_query.CallQuery) -> CallPage:
-        """One page of ``tenant_id``'s calls matching ``query``, newest first."""
+        """One page of ``tenant_id``'s calls matching ``query``, newest first.
+
+        A filtered page is filled: Queries read on (each evaluating up to ``FILTERED_READ_LIMIT`` items)
+        until ``query.limit`` calls matched or the partition ends, within ``MAX_QUERIES_PER_PAGE``. A
+        page is never empty while more calls may match: an empty page reads on up to
+        ``MAX_QUERIES_EMPTY_PAGE``. The cursor is the last *returned* item's key, so the calls a Query
+        read past the page's end are not skipped.
+        """
         plan = calls_query.build(tenant_id, query)
         start_key = calls_query.decode_cursor(tenant_id, plan, query.cursor) if query.cursor else None
-        items: list[CallRecord] = []
+        raw_items: list[dict[str, Any]] = []
         last_key: dict[str, Any] | None = None
-        for _ in range(MAX_QUERIES_PER_PAGE):
+        queries = 0
+        while True:
+            queries += 1
             kwargs: dict[str, Any] = {
                 "IndexName": plan.index,
                 "KeyConditionExpression": plan.key_condition,
                 "ScanIndexForward": False,
-                # Evaluating at most what is still missing means a page never overshoots, so the
-                # LastEvaluatedKey is exactly where the next page starts.
-                "Limit": query.limit - len(items),
+                # Unfiltered, evaluating exactly what is missing means LastEvaluatedKey is the page's
+                # end. Filtered, DynamoDB applies Limit before the filter: read a wider window and cut.
+                "Limit": query.limit - len(raw_items)
+                if plan.filter is None
+                else max(FILTERED_READ_LIMIT, query.limit),
             }
             if plan.filter is not None:
                 kwargs["FilterExpression"] = plan.filter
@@ -113,11 +130,23 @@ class CallRepository:
                 if _error_code(error) == "ValidationException" and start_key:
                     raise calls_query.InvalidCursor() from None
                 raise
-            items += [CallRecord.from_item(item) for item in response.get("Items", [])]
+            raw_items += response.get("Items", [])
             last_key = response.get("LastEvaluatedKey")
-            if not last_key or len(items) >= query.limit:
+            if not last_key or len(raw_items) >= query.limit:
+                break
+            budget = MAX_QUERIES_PER_PAGE if raw_items else MAX_QUERIES_EMPTY_PAGE
+            if queries >= budget:
                 break
             start_key = last_key
+        if len(raw_items) > query.limit or (last_key and len(raw_items) == query.limit):
+            # A filtered Query may match past the page's end: the page, and its cursor, end at its last
+            # item (for an exact page, that item's key is the LastEvaluatedKey anyway).
+            raw_items = raw_items[: query.limit]
+            last_key = {
+                name: raw_items[-1][name]
+                for name in ("PK", "SK", plan.partition_attribute, plan.sort_attribute)
+            }
+        items = [CallRecord.from_item(item) for item in raw_items]
         cursor = calls_query.encode_cursor(tenant_id, plan, last_key) if last_key else None
         return CallPage(items=items, next_cursor=cursor)
 

@@ -40,6 +40,7 @@ from ctibridge.realtime.messages import (
 )
 
 MAX_FRAME_BYTES = 8 * 1024  # nothing a tab sends legitimately comes near this
+MAX_ECHOED_ACTION = 64  # an unknown action is named back in the error, up to this many characters
 
 _Request = TypeVar("_Request", bound=ClientMessage)
 Handler = Callable[[str, Any], None]
@@ -88,7 +89,14 @@ def dispatch(connection_id: str, body: str | None) -> None:
         _error(connection_id, "INVALID_MESSAGE", "The frame must be a JSON object with an action.")
         return
     if action not in _ROUTES:
-        _error(connection_id, "UNKNOWN_ACTION", f"Unknown action; known: {', '.join(sorted(_ROUTES))}.")
+        # Named back to the sender (cut short: it is the client's own text, up to a frame's size), so a
+        # client that sent several frames knows which one was refused.
+        _error(
+            connection_id,
+            "UNKNOWN_ACTION",
+            f"Unknown action; known: {', '.join(sorted(_ROUTES))}.",
+            action[:MAX_ECHOED_ACTION],
+        )
         return
     model, handler = _ROUTES[action]
     try:
