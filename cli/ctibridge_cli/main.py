@@ -154,6 +154,8 @@ LOCAL_HELP = (
     "talk to the running `make dev` stack (its endpoint, region, dummy credentials, table, stage, queue "
     "and @connections URLs), no AWS variable needed (env CTIBRIDGE_LOCAL=1)"
 )
+Command = Callable[[TenantAdmin, argparse.Namespace, _Output], None]
+
 SECRET_WARNING = "Shown once: store these now; they cannot be displayed again without --show-secrets."
 
 
@@ -325,9 +327,7 @@ def agent_list(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> No
     out.emit(views, _table(views, ("ipphone", "user_id", "display_name", "device_type", "mobile")))
 
 
-def _each_agent(
-    command: Callable[[TenantAdmin, argparse.Namespace, _Output], None],
-) -> Command:
+def _each_agent(command: Command) -> Command:
     """Run an agent command for each extension given (``agent update|remove shop1 101 102 ...``).
 
     One extension answers as before (an object in JSON); several answer a JSON list, in order. The
@@ -416,8 +416,6 @@ def demo_seed(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> Non
 
 
 # ---------------------------------------------------------------- parser
-
-Command = Callable[[TenantAdmin, argparse.Namespace, _Output], None]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -343,6 +343,9 @@ class FaultProxyProcess:
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
+            # Out of the terminal's process group: Ctrl-C reaches the stack only, which stops this last
+            # (dying first, it would leave the functions' calls failing while the stack shuts down).
+            start_new_session=True,
         )
         self.port = int(self._answer()["proxy"].rsplit(":", 1)[1])
 

@@ -58,6 +58,10 @@ class MotoServer:
             ],
             stdout=log,
             stderr=log,
+            # Out of the terminal's process group: a Ctrl-C used to kill moto at once, and the stack's
+            # queue pollers then spent ~12 s in botocore's connection retries before they stopped. The
+            # stack stops moto itself, last.
+            start_new_session=True,
         )
         wait_for_port(self.host, self.port)
 
@@ -65,6 +69,6 @@ class MotoServer:
         if self._process and self._process.poll() is None:
             self._process.terminate()
             try:
-                self._process.wait(timeout=5)
+                self._process.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 self._process.kill()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from ctibridge_local.lambdas import FunctionError, LocalFunction
 from ctibridge_local.resolve import REGION
@@ -60,7 +62,13 @@ class QueuePoller:
         self.function = function
         self.queue_url = queue_url
         self.queue_arn = queue_arn
-        self._sqs = boto3.session.Session(region_name=REGION).client("sqs", endpoint_url=endpoint_url)
+        # Lambda's poller is AWS's machinery: locally it must neither outlive a stop nor keep retrying
+        # a moto that is gone, so short timeouts and no retries (the next poll is the retry).
+        self._sqs = boto3.session.Session(region_name=REGION).client(
+            "sqs",
+            endpoint_url=endpoint_url,
+            config=Config(connect_timeout=1, read_timeout=5, retries={"total_max_attempts": 1}),
+        )
         self._stop = threading.Event()
         workers = 1 if queue_url.endswith(".fifo") else MAX_LOCAL_WORKERS
         workers = min(workers, mapping.maximum_concurrency or workers)
@@ -73,10 +81,15 @@ class QueuePoller:
         for thread in self._threads:
             thread.start()
 
-    def stop(self) -> None:
+    def signal_stop(self) -> None:
+        """Ask every worker to stop after its current poll (the stack signals all pollers at once)."""
         self._stop.set()
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
         while not self._stop.is_set():

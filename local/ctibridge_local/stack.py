@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from ctibridge_local.sqs_poller import QueuePoller
 from ctibridge_local.template import PROJECT_ROOT, TEMPLATE_PATH, Template, parse
 
 logger = logging.getLogger(__name__)
+# Time stop() gives the pollers and servers to finish what they are doing (moto is stopped after).
+STOP_SECONDS = 2.0
 WEBPHONE_DIR = PROJECT_ROOT / "webphone"
 
 
@@ -190,12 +193,16 @@ class LocalStack:
             self.pollers.append(poller)
 
     def stop(self) -> None:
+        """Stop everything within ~2 s: every part is told at once, then waited for against one deadline."""
+        deadline = time.monotonic() + STOP_SECONDS
         for poller in self.pollers:
-            poller.stop()
+            poller.signal_stop()  # a worker finishes its current poll (WaitTimeSeconds=1) and ends
         for server in self._servers.values():
             server.should_exit = True
+        for poller in self.pollers:
+            poller.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self._thread:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.fault_proxy is not None:
             self.fault_proxy.stop()
         if self.sip is not None:
@@ -354,7 +361,8 @@ class LocalStack:
             ws_max_size=ws_gateway.MAX_MESSAGE_BYTES * 2,
             # API Gateway sends no server banner; neither do we (the security tests check headers).
             server_header=False,
-            timeout_graceful_shutdown=2,
+            # Open WebSocket clients (webphone tabs) are closed, not waited for, when the stack stops.
+            timeout_graceful_shutdown=1,
         )
         # uvicorn leaves signals alone off the main thread: __main__ handles Ctrl-C and stops us.
         return uvicorn.Server(config)
