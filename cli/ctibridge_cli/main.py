@@ -17,7 +17,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -630,15 +631,23 @@ def _report(err: TextIO, as_json: bool, code: str, message: str) -> None:
         err.write(f"ctibridge: error: {code}: {message}\n")
 
 
-def _quiet_layer_logs(err: TextIO) -> None:
+@contextmanager
+def _layer_logs_to(err: TextIO) -> Iterator[None]:
     """The layer's Powertools logger writes JSON lines to stdout (CloudWatch's input on Lambda). In the
-    CLI, stdout is the command's answer (piped to jq, head...): its warnings go to stderr, no info."""
+    CLI, stdout is the command's answer (piped to jq, head...): its warnings go to stderr, no info.
+    Restored afterwards (tests call main() in the process that also runs handlers)."""
     from ctibridge.observability import logger
 
     handler = logger.registered_handler
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(err)
+    level = logger.log_level
+    stream = handler.setStream(err) if isinstance(handler, logging.StreamHandler) else None
     logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if stream is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
 
 
 def _run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
@@ -693,9 +702,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     """Run the CLI; answers the exit code (the console script exits with it)."""
     out = out or sys.stdout
     err = err or sys.stderr
-    _quiet_layer_logs(err)
     try:
-        return _run(argv, out, err)
+        with _layer_logs_to(err):
+            return _run(argv, out, err)
     except BrokenPipeError:
         # The reader went away (`ctibridge tenant list | head`): stop quietly, as other shell tools do.
         # stdout is pointed at /dev/null so the interpreter's final flush does not fail again.

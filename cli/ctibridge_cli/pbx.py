@@ -16,7 +16,6 @@ from ctibridge.errors import CtiError
 from ctibridge.tenants.provisioning import TenantAdmin
 from ctibridge_cli.crm import CommandFactory
 
-
 DEFAULT_HTTP_URL = "http://127.0.0.1:3000"
 
 
@@ -46,7 +45,8 @@ def register(groups: Any, command: CommandFactory) -> None:
     )
     p = command(pbx, "simulate", pbx_simulate, "play calls through the bridge's PBX webhooks")
     p.add_argument(
-        "--http-url", help=f"the bridge's HTTP API (default: the local stack's with --local, else {DEFAULT_HTTP_URL})"
+        "--http-url",
+        help=f"the bridge's HTTP API (default: the local stack's with --local, else {DEFAULT_HTTP_URL})",
     )
     p.add_argument("--customer", default="demo")
     p.add_argument("--secret", default="demo-secret", help="the tenant's PBX secret")

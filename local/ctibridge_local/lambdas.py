@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ctibridge_local import aws_calls
+from ctibridge_local import aws_calls, powertools_isolation
 from ctibridge_local.resolve import ACCOUNT_ID, REGION
 from ctibridge_local.template import Function
 
@@ -74,6 +74,8 @@ class LocalFunction:
             aws_request_id=str(uuid.uuid4()),
             deadline=time.monotonic() + self.spec.timeout,
         )
+        # Log lines of this invocation carry this function's name, whatever ran on this thread before.
+        powertools_isolation.begin_invocation(self.spec.logical_id)
         try:
             with aws_calls.invoking(self.spec.logical_id):
                 return handler(event, context)

@@ -11,13 +11,23 @@ process, and Powertools' resolvers keep the request they handle in shared places
 Two concurrent requests then read each other's event: a webhook could store another request's fields,
 an API call could answer with another tenant's path parameters. :func:`install` turns those three
 attributes into per-thread values (each local invocation runs on one thread from start to end), which
-is what a Lambda process gives each invocation. Nothing of this is deployed.
+is what a Lambda process gives each invocation.
+
+The Powertools *logger* has the same problem: its formatter keeps the keys of every line (the function
+name and request id appended by ``inject_lambda_context``, the tenant, the callid) in one dict shared by
+every function of the process, so a line of one invocation could carry another's function name. Its
+``log_format`` becomes per thread too, reset to the keys set at import time when an invocation begins
+(:func:`begin_invocation`, with the invoked function's name), and handed to the threads an invocation
+starts through a ``ThreadPoolExecutor`` (the popup fan-out, the CRM lookups), whose lines are then that
+invocation's. Nothing of this is deployed.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 _state = threading.local()
@@ -57,11 +67,94 @@ class _PerThread:
         _values()[self._key(obj)] = value
 
 
+_FORMAT = "log_format"
+_BASE = "_ctibridge_base_log_format"
+_formatters: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class _PerInvocationFormat:
+    """``LambdaPowertoolsFormatter.log_format``: the keys of every log line, per thread.
+
+    The first value a formatter gets (at its creation, at import time) and what is appended to it before
+    any invocation is its *base*; each thread starts from a copy of the base.
+    """
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        values = _values()
+        key = (id(obj), _FORMAT)
+        if key not in values:
+            values[key] = dict(self._base(obj))
+        return values[key]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        _formatters.add(obj)
+        if _BASE not in obj.__dict__:
+            obj.__dict__[_BASE] = value  # same dict object: import-time append_keys land in the base
+        _values()[(id(obj), _FORMAT)] = value
+
+    @staticmethod
+    def _base(obj: Any) -> dict[str, Any]:
+        _formatters.add(obj)
+        if _BASE not in obj.__dict__:
+            # A formatter created before install(): its own dict is the base.
+            obj.__dict__[_BASE] = obj.__dict__.get(_FORMAT) or {}
+        base: dict[str, Any] = obj.__dict__[_BASE]
+        return base
+
+
+def begin_invocation(function_name: str) -> None:
+    """This thread starts an invocation of ``function_name``: its log keys are the base's, plus the name
+    (``inject_lambda_context`` then adds the request's own keys, as on Lambda)."""
+    values = _values()
+    for formatter in list(_formatters):
+        values[(id(formatter), _FORMAT)] = {
+            **_PerInvocationFormat._base(formatter),
+            "function_name": function_name,
+        }
+
+
+def _current_formats() -> dict[int, dict[str, Any]]:
+    values = _values()
+    return {
+        id(formatter): dict(values[(id(formatter), _FORMAT)])
+        for formatter in list(_formatters)
+        if (id(formatter), _FORMAT) in values
+    }
+
+
+def _adopt(formats: dict[int, dict[str, Any]]) -> None:
+    values = _values()
+    for formatter_id, log_format in formats.items():
+        values[(formatter_id, _FORMAT)] = log_format
+
+
+def _install_logger_isolation() -> None:
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    type.__setattr__(LambdaPowertoolsFormatter, _FORMAT, _PerInvocationFormat())
+    original_submit = ThreadPoolExecutor.submit
+
+    def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        # The pool's thread logs as the invocation that handed it the work (a copy of its keys).
+        formats = _current_formats()
+
+        def run(*inner_args: Any, **inner_kwargs: Any) -> Any:
+            _adopt(formats)
+            return fn(*inner_args, **inner_kwargs)
+
+        return original_submit(self, run, *args, **kwargs)
+
+    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign,assignment]
+
+
 def install() -> None:
     """Make Powertools' per-request resolver state per thread in this process (idempotent)."""
     global _installed
     if _installed:
         return
+    _install_logger_isolation()
     from aws_lambda_powertools.event_handler import api_gateway
 
     base = api_gateway.BaseRouter

@@ -42,6 +42,7 @@ from ctibridge_local.template import PROJECT_ROOT, TEMPLATE_PATH, Template, pars
 logger = logging.getLogger(__name__)
 # Time stop() gives the pollers and servers to finish what they are doing (moto is stopped after).
 STOP_SECONDS = 2.0
+TABLE_TYPE = "AWS::DynamoDB::Table"
 WEBPHONE_DIR = PROJECT_ROOT / "webphone"
 
 
@@ -222,7 +223,7 @@ class LocalStack:
             aws_endpoint_url=self.moto.url,
             region=REGION,
             # A template without the app's table (the tests' echo app) publishes none.
-            table=self.names.ref("Table") if "Table" in self.template.resources_of_type("AWS::DynamoDB::Table") else "",
+            table=self.names.ref("Table") if "Table" in self.template.resources_of_type(TABLE_TYPE) else "",
             stage=self.stage,
             queue_urls={
                 logical_id: self.names.ref(logical_id)

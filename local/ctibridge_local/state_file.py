@@ -21,7 +21,7 @@ STATE_ENV = "CTIBRIDGE_LOCAL_STATE"
 DEFAULT_STATE_PATH = PROJECT_ROOT / ".ctibridge-local.json"
 # moto accepts any credentials; botocore only needs some to sign with.
 DUMMY_ACCESS_KEY_ID = "local"
-DUMMY_SECRET_ACCESS_KEY = "local"  # noqa: S105 - moto's, not a secret
+DUMMY_SECRET_ACCESS_KEY = "local"  # moto's, not a secret
 
 
 class NoLocalStack(Exception):
