@@ -117,7 +117,7 @@ def events_deliveries(admin: TenantAdmin, args: argparse.Namespace, out: Output)
         "error_code",
     )
     rows = [[("" if v.get(c) is None else str(v.get(c))) for c in columns] for v in views]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]  # rows may be []
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     out.emit({"items": views, "next_cursor": page.next_cursor}, "\n".join(lines) if rows else "(none)")

@@ -226,3 +226,10 @@ def test_replay_needs_a_source_and_urls(admin: TenantAdmin) -> None:
         Run("events", "replay", "--from", "2024-05-01", "--queue-url", "q", "--customer", CUSTOMER).code == 2
     )
     assert Run("events", "replay", "--customer", CUSTOMER).code == 2
+
+
+def test_deliveries_of_a_tenant_with_none_yet(admin: TenantAdmin) -> None:
+    # A fresh tenant has no attempt: the table prints "(none)" instead of failing on an empty list
+    listed = Run("events", "deliveries", CUSTOMER, "--status", "failed")
+    assert listed.code == 0, listed.err
+    assert listed.out.strip() == "(none)"
