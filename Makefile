@@ -89,6 +89,7 @@ bench: install
 	$(BIN)/python -m bench.load.run
 	$(BIN)/python -m bench.cost_model.run
 	$(BIN)/python -m bench.call_setup.run
+	$(BIN)/python -m bench.local_stack_stop.run
 	# its throughput target is out of reach against moto (issue 5): the figures still go to bench/results/
 	-$(BIN)/python -m bench.webhook_throughput.run
 
