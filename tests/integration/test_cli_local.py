@@ -78,7 +78,8 @@ def test_a_closed_pipe_ends_without_a_traceback(stack: RunningStack) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     process.stdout.close()
     # Then it ends with the shell's code for a closed pipe, and says nothing on stderr
     assert process.wait(timeout=60) == 141
@@ -108,7 +109,8 @@ def test_pbx_simulate_reaches_the_stack_and_log_lines_name_their_function(stack:
 def test_a_stopped_stack_removes_its_state_and_the_cli_says_so(tmp_path: Path) -> None:
     # Given a stack of its own
     own = start_stack(tmp_path, "--no-seed")
-    assert own.state_path is not None and own.state_path.exists()
+    assert own.state_path is not None
+    assert own.state_path.exists()
     # When it is stopped as Ctrl-C does
     own.process.send_signal(signal.SIGINT)
     assert own.process.wait(timeout=30) == 0
