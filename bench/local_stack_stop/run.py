@@ -3,9 +3,9 @@
 Each run starts ``python -m ctibridge_local`` in its own process group, as ``make dev`` runs in a
 terminal, on free ports; opens an agent's WebSocket tab (a webphone left open) and plays a call, so the
 servers and queue pollers have work and clients; then sends SIGINT to the whole group, as Ctrl-C does,
-and times until the process has exited. It used to take 12 s here (17 s reported): Ctrl-C killed moto
-(same process group) first, and the queue pollers then sat in botocore's connection retries; moto now runs in its own session
-and is stopped last, the pollers are told to stop together, without retries.
+and times until the process has exited. It used to take 12 s here (17 s reported): Ctrl-C killed
+moto (same process group) first, and the queue pollers then sat in botocore's connection retries; moto
+now runs in its own session and is stopped last, the pollers are told to stop together, without retries.
 
     python -m bench.local_stack_stop.run [--runs 3]
 """
