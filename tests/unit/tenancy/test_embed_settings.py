@@ -28,15 +28,15 @@ def _me(login_api: Invoke, session_token: str) -> dict[str, Any]:
 def test_agent_profile_tells_the_webphone_where_it_may_be_embedded(
     table: Any, demo: Any, login_api: Invoke
 ) -> None:
-    # Given the demo tenant allows two CRM origins
+    # Given the demo tenant allows exactly two CRM origins
     assert (
         Run(
             "tenant",
             "update",
             "demo",
-            "--allowed-origin",
+            # the whole list: --allowed-origin alone adds to the demo tenant's own origins
+            "--replace-allowed-origins",
             "https://crm.shop.vn",
-            "--allowed-origin",
             "https://b.vn",
         ).code
         == 0
