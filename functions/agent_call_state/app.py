@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 from ctibridge.realtime import call_state_jobs
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -26,6 +26,7 @@ def record_handler(record: SQSRecord) -> bool:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

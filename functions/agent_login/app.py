@@ -18,7 +18,7 @@ from ctibridge.auth import crm_jwt, sessions
 from ctibridge.auth import login as seed_login
 from ctibridge.auth.api_keys import bearer_token
 from ctibridge.http_errors import register_error_handlers, resolve
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings
 from ctibridge.tenants import repository
 from ctibridge.tenants.secrets import get_secrets
@@ -111,5 +111,6 @@ def me() -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

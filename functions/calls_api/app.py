@@ -14,7 +14,7 @@ from ctibridge.auth.api_keys import tenant_for_request
 from ctibridge.calls import api
 from ctibridge.calls.query import DEFAULT_LIMIT, MAX_LIMIT
 from ctibridge.http_errors import register_error_handlers, resolve
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)
@@ -52,5 +52,6 @@ def get_call(callid: str) -> api.CallView:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

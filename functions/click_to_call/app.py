@@ -32,7 +32,7 @@ from ctibridge.click2call.errors import OutboundRequestNotFound
 from ctibridge.click2call.models import OutboundCallRequest, Source
 from ctibridge.errors import BadRequest, Conflict
 from ctibridge.http_errors import parse_json_body, register_error_handlers, resolve
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings
 from ctibridge.tenants.models import Tenant
 from ctibridge.tenants.repository import get_by_api_key
@@ -151,6 +151,7 @@ def click2call_php(customer: str) -> Response[dict[str, Any]]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _idempotency()[1].register_lambda_context(context)
     answer = resolve(app, event, context)

@@ -14,7 +14,7 @@ from ctibridge.auth.api_keys import tenant_for_request
 from ctibridge.delivery import api
 from ctibridge.delivery.store import DEFAULT_LIMIT, MAX_LIMIT, AttemptPage, AttemptStatus
 from ctibridge.http_errors import register_error_handlers, resolve
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)
@@ -32,5 +32,6 @@ def list_deliveries(
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from ctibridge import __version__
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -23,5 +23,6 @@ def health() -> Health:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ctibridge.auth.api_keys import tenant_for_request
 from ctibridge.auth.minting import mint_login_token
 from ctibridge.http_errors import parse_json_body, register_error_handlers, resolve
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 from ctibridge.tenants.models import IPPHONE_PATTERN
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -52,5 +52,6 @@ def mint() -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

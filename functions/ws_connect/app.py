@@ -4,12 +4,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 from ctibridge.realtime import lifecycle
 
 
 # log_event stays off: the query string carries the session token.
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId", clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     status = lifecycle.on_connect(event["requestContext"]["connectionId"], lifecycle.query_of(event))
     return {"statusCode": status}

@@ -10,11 +10,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ctibridge.observability import logger
+from ctibridge.observability import log_metrics, logger
 from ctibridge.realtime import actions
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId", clear_state=True)
+@log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     context_ = event["requestContext"]
     logger.append_keys(route=context_.get("routeKey"))
