@@ -19,6 +19,7 @@ class LocalNames:
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)  # (id, attr) -> value
     # rewrites of AWS endpoint URLs to the local servers, applied to every resolved string
     url_rewrites: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    conditions: dict[str, Any] = field(default_factory=dict)  # the template's Conditions section
 
     def pseudo(self, name: str) -> str | None:
         return {
@@ -30,7 +31,11 @@ class LocalNames:
         }.get(name)
 
     def ref(self, name: str) -> str:
-        value = self.pseudo(name) or self.parameters.get(name) or self.refs.get(name)
+        value = self.pseudo(name)
+        if value is None:
+            value = self.parameters.get(name)
+        if value is None:
+            value = self.refs.get(name)
         if value is None:
             raise KeyError(f"template Ref to {name!r} has no local value")
         return value
@@ -53,11 +58,36 @@ class LocalNames:
             if key == "Fn::Join":
                 separator, items = arg
                 return self._rewrite(separator.join(str(self.resolve(i)) for i in items))
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(separator)
+            if key == "Fn::If":
+                name, when_true, when_false = arg
+                chosen = when_true if self.condition(name) else when_false
+                return None if chosen == {"Ref": "AWS::NoValue"} else self.resolve(chosen)
         if isinstance(value, dict):
             return {k: self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         return value
+
+    def condition(self, name: str) -> bool:
+        """A template condition (Fn::Equals / Not / And / Or / Condition over resolvable values)."""
+        return self._evaluate(self.conditions[name])
+
+    def _evaluate(self, expression: Any) -> bool:
+        ((key, arg),) = expression.items()
+        if key == "Fn::Equals":
+            return bool(str(self.resolve(arg[0])) == str(self.resolve(arg[1])))
+        if key == "Fn::Not":
+            return not self._evaluate(arg[0])
+        if key == "Fn::And":
+            return all(self._evaluate(a) for a in arg)
+        if key == "Fn::Or":
+            return any(self._evaluate(a) for a in arg)
+        if key == "Condition":
+            return self.condition(arg)
+        raise KeyError(f"template condition {key!r} has no local meaning")
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])

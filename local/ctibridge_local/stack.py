@@ -117,7 +117,7 @@ class LocalStack:
     def _local_names(self) -> LocalNames:
         parameters = {**self.template.parameter_defaults(), "Stage": self.stage, **self.config.parameters}
         parameters.setdefault("CorsAllowOrigin", self.web_url)
-        names = LocalNames(parameters=parameters)
+        names = LocalNames(parameters=parameters, conditions=self.template.raw.get("Conditions", {}))
         for logical_id, api_id in (("HttpApi", http_gateway.API_ID), ("WebSocketApi", ws_gateway.API_ID)):
             names.refs[logical_id] = api_id
         for logical_id in self.template.resources_of_type("AWS::ApiGatewayV2::Api"):
@@ -420,8 +420,11 @@ class LocalStack:
             allowed = self.names.resolve(
                 res.get("Properties", {}).get("CorsConfiguration", {}).get("AllowOrigins", [])
             )
-            # A CommaDelimitedList parameter's Ref resolves to its text here: "a,b" is ["a", "b"].
-            origins = [o.strip() for o in allowed.split(",")] if isinstance(allowed, str) else list(allowed)
+            # A comma-separated parameter's Ref resolves to its text here: "a,b" is ["a", "b"]; the
+            # template splits it itself (!Split), and no CRM origin at all leaves AllowOrigins out (None).
+            if isinstance(allowed, str):
+                allowed = allowed.split(",")
+            origins = [o.strip() for o in allowed or [] if o.strip()]
             return [*origins, *self.web_origins]
         return self.web_origins
 
