@@ -26,7 +26,8 @@ install: $(VENV)/.installed node_modules/.installed webphone/vendor/jssip.js web
 $(VENV)/.installed: pyproject.toml layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# The layer's pins as constraints: unit tests run against the versions the layer ships.
+	$(BIN)/pip install --quiet -c layers/shared/requirements.txt -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json

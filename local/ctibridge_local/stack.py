@@ -417,9 +417,8 @@ class LocalStack:
 
     def _cors_origins(self) -> list[str]:
         for res in self.template.resources_of_type("AWS::Serverless::HttpApi").values():
-            allowed = self.names.resolve(
-                res.get("Properties", {}).get("CorsConfiguration", {}).get("AllowOrigins", [])
-            )
+            cors = self.names.resolve(res.get("Properties", {}).get("CorsConfiguration")) or {}
+            allowed = cors.get("AllowOrigins", [])
             # A comma-separated parameter's Ref resolves to its text here: "a,b" is ["a", "b"]; the
             # template splits it itself (!Split), and no CRM origin at all leaves AllowOrigins out (None).
             if isinstance(allowed, str):
