@@ -20,14 +20,21 @@ test: install lint typecheck validate jstest
 	$(BIN)/pytest -n 2 --dist loadfile $(addprefix --ignore=,$(SERIAL_TESTS)) $(PYTEST_ARGS)
 	$(BIN)/pytest $(SERIAL_TESTS) $(PYTEST_ARGS)
 
-install: $(VENV)/.installed node_modules/.installed webphone/vendor/jssip.js webphone/ctibridge.js \
-	webphone/js/embed/cs_voice.js webphone/images/320x240.ogg
+install: $(VENV)/.installed .venv-checkov/.installed node_modules/.installed webphone/vendor/jssip.js \
+	webphone/ctibridge.js webphone/js/embed/cs_voice.js webphone/images/320x240.ogg
 
 $(VENV)/.installed: pyproject.toml layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# The layer's pins as constraints: unit tests run against the versions the layer ships.
 	$(BIN)/pip install --quiet -c layers/shared/requirements.txt -e '.[dev]'
+	touch $@
+
+# checkov (the deploy rehearsal's scan, tests/deploy/test_checkov.py) in its own venv: its pins (boto3,
+# packaging, networkx) cannot share one with aws-sam-cli and moto.
+.venv-checkov/.installed: tests/deploy/checkov-requirements.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet -r tests/deploy/checkov-requirements.txt
 	touch $@
 
 node_modules/.installed: package.json

@@ -94,7 +94,9 @@ def publish(stack_name: str, region: str | None, *, dry_run: bool = False) -> di
     bucket = outputs["WebphoneBucketName"]
     params = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
     config = {
-        "httpApiUrl": outputs["HttpApiUrl"],
+        # The API on the webphone's own CloudFront host (same origin: no CORS for the page); a stack
+        # from before that host forwarded the API has only the execute-api URL.
+        "httpApiUrl": outputs.get("PublicApiUrl") or outputs["HttpApiUrl"],
         "websocketUrl": outputs["WebSocketUrl"],
         "stage": params.get("Stage", "dev"),
     }
@@ -147,10 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stack, region = deploy_settings(args.config_env)
     result = publish(args.stack_name or stack, args.region or region, dry_run=args.dry_run)
-    print(f"\nWebphone: {result['webphoneUrl']}")
+    print(f"\nWebphone: {result['webphoneUrl']} (its API on the same host: {result['httpApiUrl']})")
     print(
-        f"Add {result['webphoneUrl']} to the stack's CorsAllowOrigin list (comma-separated) "
-        "so the page may call the API."
+        "CRM pages that call the API from their own origin (the SDK) go in CorsAllowOrigin (comma-separated)."
     )
     return 0
 

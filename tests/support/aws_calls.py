@@ -216,7 +216,9 @@ class CodeBase:
             # a function registered by a decorator call (``@route("callout")``, ``@app.get(...)``) is
             # called through a registry once its module is imported
             for node in module.tree.body:
-                if isinstance(node, ast.FunctionDef) and any(isinstance(x, ast.Call) for x in node.decorator_list):
+                if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(x, ast.Call) for x in node.decorator_list
+                ):
                     yield module.defs[node.name]
         for node in _walk(*_body(d)):
             if isinstance(node, ast.Name):
@@ -330,9 +332,7 @@ def _aws_actions(body: list[ast.stmt] | list[ast.AST], skip_nested: bool) -> Ite
             elif name == "generate_presigned_url" and node.args and isinstance(node.args[0], ast.Constant):
                 yield from CALLS.get(str(node.args[0].value), frozenset())
             elif isinstance(func, ast.Attribute) and name in CALLS:
-                yield from CALLS[name]
-            elif name == "get_secret" and isinstance(func, ast.Attribute):
-                yield from CALLS[name]
+                yield from CALLS[func.attr]
         elif isinstance(node, ast.Dict) and len(node.keys) == 1:
             key = node.keys[0]
             if isinstance(key, ast.Constant) and key.value in TRANSACT_ITEMS:

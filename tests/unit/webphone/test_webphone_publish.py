@@ -26,6 +26,7 @@ Outputs:
   WebphoneBucketName: {Value: !Ref WebphoneBucket}
   WebphoneDistributionId: {Value: !Ref DistributionId}
   WebphoneUrl: {Value: "https://d111111abcdef8.cloudfront.net"}
+  PublicApiUrl: {Value: "https://d111111abcdef8.cloudfront.net"}
 """
 
 
@@ -104,10 +105,11 @@ def test_uploads_the_site_and_the_config_of_the_stack(deployed: str) -> None:
     assert objects["webphone"]["ContentType"] == "text/html; charset=utf-8"
     assert objects["webphone"]["Body"].read() == b"<!doctype html>"
     assert objects["index.html"]["CacheControl"] == "no-cache"
-    # And config.json points the page at the stack's APIs (never the local one of the work tree)
+    # And config.json points the page at the stack's APIs (never the local one of the work tree): the
+    # HTTP API on the webphone's own host, which CloudFront forwards to API Gateway (same origin)
     config = json.loads(objects["config.json"]["Body"].read())
     assert config == {
-        "httpApiUrl": "https://abc.execute-api.ap-southeast-1.amazonaws.com",
+        "httpApiUrl": "https://d111111abcdef8.cloudfront.net",
         "websocketUrl": "wss://def.execute-api.ap-southeast-1.amazonaws.com/prod",
         "stage": "prod",
     }
