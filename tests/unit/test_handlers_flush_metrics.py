@@ -35,6 +35,7 @@ def test_handler_flushes_metrics_counted_during_the_invocation(
 ) -> None:
     # Given a count made during an invocation (here before it: the metric set is shared)
     handler = load_handler(function)
+    observability.metrics.clear_metrics()
     observability.count("BackendUnavailable")
     capsys.readouterr()
     # When the handler runs on an event it cannot even parse (nothing reaches AWS)
