@@ -97,6 +97,12 @@ def test_function_role_grants_exactly_the_aws_calls_its_code_makes(
     assert not set(called) - granted, {a: sorted(called[a]) for a in set(called) - granted}
     assert not granted - set(called), f"granted but never called: {sorted(granted - set(called))}"
     assert set(role["Properties"].get("ManagedPolicyArns", [])) <= ALLOWED_MANAGED_POLICIES
+    # and ManageConnections names the @connections methods the code uses (POST a message, DELETE a tab)
+    connection_resources = json.dumps(
+        [s["Resource"] for s in _statements(role) if "execute-api:ManageConnections" in _as_list(s["Action"])]
+    )
+    granted_methods = set(re.findall(r"/(POST|DELETE|GET)/@connections/\*", connection_resources))
+    assert granted_methods == code.connection_methods(code_dir(function))
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)

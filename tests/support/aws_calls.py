@@ -260,6 +260,17 @@ class CodeBase:
                 todo.append(self.modules[d.module].defs["<module>"])
         return list(seen.values())
 
+    def connection_methods(self, function: str) -> set[str]:
+        """Methods of the @connections API the handler's code reaches (ManageConnections' resources)."""
+        methods = {"post_to_connection": "POST", "delete_connection": "DELETE", "get_connection": "GET"}
+        found = set()
+        for d in self.reachable(function):
+            for node in _walk(*_body(d)):
+                func = node.func if isinstance(node, ast.Call) else None
+                if isinstance(func, ast.Attribute) and func.attr in methods:
+                    found.add(methods[func.attr])
+        return found
+
     def actions(self, function: str) -> dict[str, set[str]]:
         """IAM action → where the code calls it (``module:function``), for the handler's reachable code."""
         found: dict[str, set[str]] = {}
