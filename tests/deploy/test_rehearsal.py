@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ctibridge_local import api_forward
 from tests.support.aws_calls import CodeBase
 from tests.support.rehearsal import ROOT, Evaluator, code_dir, source_template, translate
 
@@ -189,6 +190,8 @@ def test_webphone_host_forwards_every_api_route_to_the_http_api(cfn: dict[str, A
     assert routes
     unreachable = [r for r in routes if not any(_path_matches(p, r) for p in behaviours)]
     assert not unreachable
+    # and `make dev`'s web port forwards the same paths (one host locally too)
+    assert {re.sub(r"\{[^}]+\}", "*", p) for p in api_forward.API_PATHS} == set(behaviours)
 
 
 def test_alarm_topic_key_lets_cloudwatch_publish(cfn: dict[str, Any]) -> None:
