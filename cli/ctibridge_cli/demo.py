@@ -31,13 +31,16 @@ def _demo_secrets() -> TenantSecrets:
     )
 
 
-def seed_demo_tenant(table_name: str, stage: str) -> None:
-    """Create the demo tenant and agents 101/102 if missing, and reset their secrets to the demo values.
+def seed_demo_tenant(table_name: str, stage: str) -> list[str]:
+    """Create what is missing of the demo tenant (the tenant, its demo API key, agents 101/102, its
+    secrets, their SIP passwords); answers what was created.
 
-    Idempotent: safe to call at every start of the local stack.
+    Idempotent, and leaves what exists as it found it: the profile, CRM endpoints and their secrets,
+    rotated keys, agents added by hand and their SIP passwords. Safe at every start of the local stack.
     """
     admin = TenantAdmin(table_name, stage)
     repository = admin.repository
+    created: list[str] = []
     tenant = repository.get_tenant(DEMO_CUSTOMER, consistent=True)
     if tenant is None:
         admin.create_tenant(
@@ -51,10 +54,27 @@ def seed_demo_tenant(table_name: str, stage: str) -> None:
             crm_secret=DEMO_CRM_SECRET,
             api_key=DEMO_API_KEY,
         )
+        created.append("tenant demo")
     elif hash_api_key(DEMO_API_KEY) not in tenant.api_key_hashes:
         repository.add_api_key_hash(DEMO_CUSTOMER, hash_api_key(DEMO_API_KEY))
+        created.append("API key")
     for ipphone, (display_name, _) in DEMO_AGENTS.items():
         if repository.get_agent(DEMO_CUSTOMER, ipphone, consistent=True) is None:
             repository.create_agent(DEMO_CUSTOMER, ipphone, display_name=display_name)
-    # Last, and unconditionally: whatever an earlier run or a rotation left, the demo values hold.
-    admin.secret_store.write(DEMO_CUSTOMER, _demo_secrets())
+            created.append(f"agent {ipphone}")
+    # Secrets last, merged: only what is missing is added (a re-seed once wiped the endpoints' secrets).
+    current = admin.secret_store.read(DEMO_CUSTOMER)
+    if current is None:
+        admin.secret_store.write(DEMO_CUSTOMER, _demo_secrets())
+        created.append("secrets")
+    else:
+        missing = {
+            ipphone: SecretStr(password)
+            for ipphone, (_, password) in DEMO_AGENTS.items()
+            if ipphone not in current.sip_passwords
+        }
+        if missing:
+            passwords = {**current.sip_passwords, **missing}
+            admin.secret_store.write(DEMO_CUSTOMER, current.model_copy(update={"sip_passwords": passwords}))
+            created += [f"SIP password of {ipphone}" for ipphone in missing]
+    return created

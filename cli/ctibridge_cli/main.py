@@ -254,13 +254,28 @@ def tenant_show(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> N
 
 
 def _tabs_note(admin: TenantAdmin) -> str:
-    """What became of the open webphone tabs of the sessions just revoked."""
-    if admin.websocket_callback_url:
-        return "Open webphone tabs of those sessions were told and closed."
-    return (
-        "Open webphone tabs of those sessions no longer get popups; to also close them, pass "
-        "--ws-callback-url (the stack's WebSocketCallbackUrl) or set CTIBRIDGE_WS_CALLBACK_URL."
-    )
+    """What really became of the open webphone tabs of the sessions just revoked."""
+    report = admin.last_tabs
+    if report is None:
+        return ""
+    if not report.pushed:
+        return (
+            f"{report.found} open webphone tab(s) of those sessions no longer get popups; to also close "
+            "them, pass --ws-callback-url (the stack's WebSocketCallbackUrl) or set CTIBRIDGE_WS_CALLBACK_URL."
+        )
+    text = f"Open webphone tabs of those sessions: {report.found}; told {report.told}, closed {report.closed}"
+    if report.gone:
+        text += f", already gone {report.gone}"
+    if report.failed:
+        text += f", NOT closed {report.failed} (see the log)"
+    return text + "."
+
+
+def _check_tabs(admin: TenantAdmin) -> None:
+    """After the answer is printed: tabs that could not be closed make the command fail."""
+    report = admin.last_tabs
+    if report is not None and report.failed:
+        raise CliError(f"{report.failed} open tab(s) could not be closed", EXIT_FAILURE)
 
 
 def tenant_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -282,6 +297,7 @@ def tenant_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) ->
     if {"status", "expiry_date"} & changes.keys() and not tenant.is_active():
         text += f"\n{_tabs_note(admin)}"
     out.emit(_tenant_view(tenant), text)
+    _check_tabs(admin)
 
 
 def tenant_expire(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -291,6 +307,7 @@ def tenant_expire(admin: TenantAdmin, args: argparse.Namespace, out: _Output) ->
     if not tenant.is_active():
         text += f"\n{_tabs_note(admin)}"
     out.emit(_tenant_view(tenant), text)
+    _check_tabs(admin)
 
 
 def tenant_rotate_key(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -389,6 +406,7 @@ def agent_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> 
     if args.revoke_sessions:
         text += f"\n{_tabs_note(admin)}"
     out.emit(view, text)
+    _check_tabs(admin)
 
 
 def agent_remove(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -397,6 +415,7 @@ def agent_remove(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> 
         {"customer": args.customer, "ipphone": args.ipphone, "removed": True},
         f"Removed agent {args.ipphone} of {args.customer}; its sessions no longer work.\n{_tabs_note(admin)}",
     )
+    _check_tabs(admin)
 
 
 def token_mint(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -412,8 +431,12 @@ def token_mint(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> No
 def demo_seed(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
     from ctibridge_cli.demo import seed_demo_tenant
 
-    seed_demo_tenant(admin.repository.table_name, admin.secret_store.stage)
-    out.emit({"customer": "demo", "seeded": True}, "Demo tenant 'demo' is ready (agents 101 and 102).")
+    created = seed_demo_tenant(admin.repository.table_name, admin.secret_store.stage)
+    what = f"created {', '.join(created)}" if created else "nothing was missing"
+    out.emit(
+        {"customer": "demo", "seeded": True, "created": created},
+        f"Demo tenant 'demo' is ready ({what}; anything else was left as it was).",
+    )
 
 
 # ---------------------------------------------------------------- parser

@@ -66,6 +66,11 @@ class FakeManagementApi:
             self.closed.append(ConnectionId)
         return {}
 
+    def get_connection(self, ConnectionId: str) -> dict[str, Any]:
+        if ConnectionId not in self.open:
+            raise _gone("GetConnection")
+        return {"connectedAt": "2024-01-01T00:00:00Z"}
+
     def types(self, connection_id: str) -> list[str]:
         return [frame["type"] for frame in self.frames[connection_id]]
 

@@ -10,6 +10,7 @@
 | domain alias  | DOMAIN#{domain}              | ALIAS           | -> tenant_id (seed login /{domain}/...)        |
 | API key alias | APIKEY#{sha256(key)}         | ALIAS           | -> tenant_id; the key itself is never stored   |
 | session       | SESSION#{sha256(token)}      | SESSION         | TTL expires_at; the token is never stored      |
+| login         | LOGIN#{session_id}           | LOGIN           | TTL; hashes of every token of one login        |
 | login failures| LOGINFAIL#{domain}#{ipphone}@{ip} | WINDOW#{n} | TTL; one counter per window and address  |
 | call          | TENANT#{t}#CALL#{callid}     | CALL            | GSI1 TENANT#{t}#CALLS / {started_at}#{callid}  |
 |               |                              |                 | GSI2 TENANT#{t}#PHONE#{e164} / same sort key   |
@@ -61,6 +62,11 @@ def api_key_alias(key_sha256: str) -> dict[str, str]:
 
 def session(token_sha256: str) -> dict[str, str]:
     return {"PK": f"SESSION#{token_sha256}", "SK": "SESSION"}
+
+
+def login(session_id: str) -> dict[str, str]:
+    """One login (``Session.session_id``): the hashes of all its tokens, so a logout ends each of them."""
+    return {"PK": f"LOGIN#{session_id}", "SK": "LOGIN"}
 
 
 def login_failures(domain: str, subject: str, window: int) -> dict[str, str]:

@@ -11,10 +11,19 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
+from ctibridge.errors import BadRequest
 from ctibridge.settings import get_settings
+
+# A connection id of API Gateway's shape that no connection has: GetConnection of it must answer 410.
+_PROBE_CONNECTION_ID = "Y3RpYnJpZGdlLXA="
+
+
+class CallbackUrlInvalid(BadRequest):
+    code = "WS_CALLBACK_URL_INVALID"
+    message = "The WebSocket @connections endpoint does not answer as one."
 
 # A ring popup is worth nothing after a few seconds: short timeouts, one retry (throttling, 5xx).
 # The pool is sized for the fan-out's concurrent posts (botocore's default of 10 would queue them).
@@ -85,3 +94,24 @@ def close(connection_id: str) -> bool:
             return False
         raise
     return True
+
+
+def check_endpoint() -> None:
+    """Raise ``CallbackUrlInvalid`` unless ``WEBSOCKET_CALLBACK_URL`` is a WebSocket API's @connections
+    endpoint.
+
+    GetConnection of an id no connection has: a real endpoint answers 410 (GoneException); a wrong
+    URL fails to connect, or answers 403/404 (another API, a wrong stage). The operators' CLI checks
+    before revoking, so it never claims to have closed tabs through an endpoint that is not one.
+    """
+    url = get_settings().websocket_callback_url
+    try:
+        management_api().get_connection(ConnectionId=_PROBE_CONNECTION_ID)
+    except ClientError as error:
+        if is_gone(error):
+            return
+        code = error.response.get("Error", {}).get("Code", "error")
+        raise CallbackUrlInvalid(f"{url} answered {code} to GetConnection, not GoneException.") from None
+    except (BotoCoreError, ValueError) as error:
+        raise CallbackUrlInvalid(f"{url} cannot be reached: {type(error).__name__}.") from None
+    raise CallbackUrlInvalid(f"{url} claims to have a connection that cannot exist.")

@@ -39,8 +39,13 @@ class Settings(BaseModel):
     recording_url_ttl_seconds: int = 300  # lifetime of presigned recording URLs given to the CRM
     # --- tenants, agent login and sessions (issue 4)
     realtime_ws_url: str | None = None  # wss:// URL the webphone opens with ?token=<session token>
-    tenant_cache_ttl_seconds: int = 60  # in-process tenant cache; also bounds how late an expiry is seen
-    secrets_cache_ttl_seconds: int = 300  # Powertools parameters cache of the tenants' secrets
+    # In-process tenant cache: bounds how late a change of what decides access (status, expiry, API keys,
+    # callout prefixes, allowed origins, CRM endpoints at enqueue) is seen. README "Changes take effect".
+    tenant_cache_ttl_seconds: int = 5
+    # Powertools parameters cache of the tenants' secrets; a request that finds what it needs missing or
+    # wrong in the cached copy re-reads once (tenants.secrets.get_secrets_for), so rotations and new
+    # endpoints work at once; this TTL only bounds how long a replaced value still works.
+    secrets_cache_ttl_seconds: int = 300
     jwt_leeway_seconds: int = 30  # clock skew tolerated between the CRM and us
     login_token_default_lifetime_seconds: int = 86400  # seed token without "expired": iat + this
     session_ttl_seconds: int = 3600  # lifetime of user.token; the webphone refreshes before the end

@@ -217,7 +217,7 @@ def test_cli_revoke_sessions_closes_tabs_through_the_given_endpoint(
     # Then the agent's tabs are told and closed, and the operator is told so
     assert code == 0, err.getvalue()
     assert sorted(gateway.closed) == ["a", "b", "c"]
-    assert "were told and closed" in out.getvalue()
+    assert "Open webphone tabs of those sessions: 3; told 3, closed 3." in out.getvalue()
     # And the CLI's settings did not leak into the process afterwards
     with pytest.raises(ValueError, match="table_name"):
         get_settings()
@@ -260,3 +260,39 @@ def test_only_the_logout_function_may_close_connections() -> None:
     # And no other function may delete connections
     deleters = [n for n, p in functions.items() if any("/DELETE/" in r for r in manage_resources(p))]
     assert deleters == ["AgentLoginFunction"]
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["--table", TABLE, "--stage", STAGE, *argv], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_with_a_callback_url_that_is_not_one_fails_before_revoking(
+    gateway: FakeManagementApi, tabs: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an endpoint that answers GetConnection of an unknown id as if it existed (not @connections)
+    monkeypatch.setattr(gateway, "get_connection", lambda ConnectionId: {})
+    epoch = sessions.verify(tabs["first"]).epoch
+    # When the operator revokes demo/101's sessions through it
+    code, out, err = _cli("agent", "update", "demo", "101", "--revoke-sessions", "--ws-callback-url", CALLBACK_URL)
+    # Then the command fails, says why, and revoked nothing (the operator can run it again, right)
+    assert code == 2
+    assert "WS_CALLBACK_URL_INVALID" in err
+    assert "told" not in out
+    assert sessions.verify(tabs["first"]).epoch == epoch
+    assert gateway.closed == []
+
+
+def test_cli_counts_only_the_tabs_really_told_and_closed(
+    gateway: FakeManagementApi, tabs: dict[str, str]
+) -> None:
+    # Given tab a gone without its $disconnect, b that cannot be closed (throttled), c fine
+    gateway.open.discard("a")
+    gateway.fail_close.add("b")
+    # When the operator revokes demo/101's sessions
+    code, out, err = _cli("agent", "update", "demo", "101", "--revoke-sessions", "--ws-callback-url", CALLBACK_URL)
+    # Then the report says what happened, and the command fails for the tab left open
+    assert "Open webphone tabs of those sessions: 3; told 2, closed 1, already gone 1, NOT closed 1" in out
+    assert code == 1
+    assert "1 open tab(s) could not be closed" in err

@@ -216,20 +216,45 @@ def test_table_and_stage_from_environment(table: Any, monkeypatch: pytest.Monkey
 
 
 def test_demo_seed_is_idempotent(table: Any, login_api: Invoke, tokens_api: Invoke) -> None:
-    # Given the demo seeded twice, once through the CLI, after an operator changed its key
+    # Given the demo seeded, then changed by an operator: a rotated key, a CRM endpoint with its signing
+    # secret, an agent added by hand with its SIP password
     seed_demo_tenant(TABLE, STAGE)
-    Run("tenant", "rotate-key", "demo", "--kind", "jwt")
-    assert Run("demo", "seed").code == 0
+    rotated = Run("tenant", "rotate-key", "demo", "--kind", "jwt", "--json").json()["value"]
+    assert Run("crm", "endpoint", "add", "demo", "https://crm.example.com/hook", "--id", "main").code == 0
+    assert Run("agent", "add", "demo", "150", "--sip-password", "by-hand-150").code == 0
+    before = Run("tenant", "show", "demo", "--show-secrets", "--json").json()
+    # When the demo is seeded again, through the CLI
+    seeded = Run("demo", "seed", "--json")
     forget_caches()
-    # Then the demo values hold again, and each agent exists once
-    assert [a["ipphone"] for a in Run("agent", "list", "demo", "--json").json()] == ["101", "102"]
-    token = php_demo_token(DEMO_JWT_ACCESS_KEY, "102", local_time(timedelta(hours=1)))
-    assert login(login_api, "demo", token)[0] == 200
+    # Then nothing was created, and everything is as the operator left it
+    assert seeded.code == 0, seeded.err
+    assert seeded.json()["created"] == []
+    after = Run("tenant", "show", "demo", "--show-secrets", "--json").json()
+    assert after["secrets"] == before["secrets"]
+    assert after["secrets"]["crm_endpoint_secrets"]["main"]["signing_secret"]
+    assert after["tenant"]["crm_endpoints"] == before["tenant"]["crm_endpoints"]
+    assert [a["ipphone"] for a in after["agents"]] == ["101", "102", "150"]
+    # And the rotated key is the one that logs in; the demo API key still works
+    assert login(login_api, "demo", php_demo_token(rotated, "102", local_time(timedelta(hours=1))))[0] == 200
+    old = php_demo_token(DEMO_JWT_ACCESS_KEY, "102", local_time(timedelta(hours=1)))
+    assert login(login_api, "demo", old)[0] == 401
     event = http_event("POST", "/v1/tokens", headers={"x-api-key": DEMO_API_KEY}, body={"ipphone": "101"})
     assert tokens_api(event)["statusCode"] == 200
-    tenant = Run("tenant", "show", "demo", "--json").json()["tenant"]
-    assert tenant["allowed_origins"] == ["http://127.0.0.1:8080", "http://localhost:8080"]
-    assert tenant["api_keys"] == 1
+    assert after["tenant"]["api_keys"] == 1
+
+
+def test_demo_seed_creates_only_what_is_missing(table: Any, login_api: Invoke) -> None:
+    # Given a demo tenant whose agent 102 was removed
+    seed_demo_tenant(TABLE, STAGE)
+    assert Run("agent", "remove", "demo", "102").code == 0
+    # When it is seeded again
+    seeded = Run("demo", "seed", "--json")
+    # Then agent 102 and its SIP password come back, and nothing else was written
+    assert seeded.json()["created"] == ["agent 102", "SIP password of 102"]
+    secrets = Run("tenant", "show", "demo", "--show-secrets", "--json").json()["secrets"]
+    assert secrets["sip_passwords"]["102"] == "sip-102"
+    token = php_demo_token(DEMO_JWT_ACCESS_KEY, "102", local_time(timedelta(hours=1)))
+    assert login(login_api, "demo", token)[0] == 200
 
 
 def test_callout_prefix_rules_are_set_from_the_cli(table: Any) -> None:

@@ -20,12 +20,19 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ctibridge.auth import crm_jwt, sessions, throttle
-from ctibridge.errors import BadRequest, DomainExpired, DomainNotFound, IpphoneNotFound, Unauthorized
+from ctibridge.errors import (
+    BadRequest,
+    DomainExpired,
+    DomainNotFound,
+    IpphoneNotFound,
+    TokenInvalid,
+    Unauthorized,
+)
 from ctibridge.observability import logger
 from ctibridge.settings import get_settings
 from ctibridge.tenants import repository
 from ctibridge.tenants.models import Agent, Tenant
-from ctibridge.tenants.secrets import get_secrets
+from ctibridge.tenants.secrets import get_secrets, get_secrets_for
 
 
 class TokenMissing(BadRequest):
@@ -137,15 +144,25 @@ def login(domain: str, token: str, source_ip: str | None = None) -> LoginResult:
 
     claimed_ipphone = crm_jwt.unverified_ipphone(token)
     throttle.check(tenant.domain, claimed_ipphone, source_ip)
-    access_key = get_secrets(tenant.tenant_id).jwt_access_key.get_secret_value()
-    try:
-        claims = crm_jwt.verify(
+    def verify(access_key: str) -> crm_jwt.LoginClaims:
+        return crm_jwt.verify(
             token,
             access_key,
             zone=tenant.zone,
             leeway_seconds=settings.jwt_leeway_seconds,
             default_lifetime_seconds=settings.login_token_default_lifetime_seconds,
         )
+
+    access_key = get_secrets(tenant.tenant_id).jwt_access_key.get_secret_value()
+    try:
+        try:
+            claims = verify(access_key)
+        except TokenInvalid:
+            # The key may have been rotated since it was cached: re-read it once (rate-limited).
+            fresh = get_secrets_for(tenant.tenant_id, lambda _: False).jwt_access_key.get_secret_value()
+            if fresh == access_key:
+                raise
+            claims = verify(fresh)
     except Unauthorized as error:
         failures = throttle.record_failure(tenant.domain, claimed_ipphone, source_ip)
         logger.info(

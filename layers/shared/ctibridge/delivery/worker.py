@@ -60,7 +60,7 @@ from ctibridge.outbound_guard import Resolver, system_resolver
 from ctibridge.settings import Settings, get_settings
 from ctibridge.tenants import repository as tenants
 from ctibridge.tenants.models import Tenant, TenantSecrets
-from ctibridge.tenants.secrets import get_secrets
+from ctibridge.tenants.secrets import get_secrets, get_secrets_for
 
 USER_AGENT = "CTIBridge-Webhooks/1"
 LEASE_SECONDS = 120  # longer than one message can take (3 URLs x (connect + read)), shorter than a retry
@@ -285,8 +285,9 @@ class Deliverer:
         resolver: Resolver = system_resolver,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: Callable[[], float] = random.random,
-        get_tenant: Callable[[str], Tenant | None] = tenants.get_by_customer,
+        get_tenant: Callable[[str], Tenant | None] | None = None,
         get_tenant_secrets: Callable[[str], TenantSecrets] = get_secrets,
+        reread_tenant_secrets: Callable[[str], TenantSecrets] | None = None,
         get_fresh_tenant: Callable[[str], Tenant | None] | None = None,
     ) -> None:
         self.settings = settings or get_settings()
@@ -299,8 +300,15 @@ class Deliverer:
         self.resolver = resolver
         self.now = now
         self.rng = rng
-        self.get_tenant = get_tenant
+        # Read fresh for each message (one GetItem beside an HTTP request): an endpoint removed or
+        # changed by the CLI is seen by the very next delivery, not after a cache TTL.
+        self.get_tenant = get_tenant or self.get_fresh_tenant
         self.get_tenant_secrets = get_tenant_secrets
+        # A cached copy that lacks the endpoint's secret (an endpoint added after it was cached) is
+        # re-read once before the delivery fails.
+        self.reread_tenant_secrets = reread_tenant_secrets or (
+            lambda tenant_id: get_secrets_for(tenant_id, lambda _: False)
+        )
 
     @staticmethod
     def _endpoint(tenant: Tenant | None, endpoint_id: str) -> CrmEndpoint | None:
@@ -372,9 +380,16 @@ class Deliverer:
         remaining_seconds: Callable[[], float] | None,
     ) -> tuple[list[Attempt], bool]:
         event = _hydrate(message.event, self.settings)
-        requests = build_requests(
-            tenant, endpoint, event, self.get_tenant_secrets(tenant.tenant_id), timestamp=int(time.time())
-        )
+        timestamp = int(time.time())
+        try:
+            requests = build_requests(
+                tenant, endpoint, event, self.get_tenant_secrets(tenant.tenant_id), timestamp=timestamp
+            )
+        except DeliveryConfigError:
+            # What the endpoint needs may be newer than the cached secrets: read them again, once.
+            requests = build_requests(
+                tenant, endpoint, event, self.reread_tenant_secrets(tenant.tenant_id), timestamp=timestamp
+            )
 
         def send(index: int) -> Attempt:
             return send_one(

@@ -110,6 +110,12 @@ def dispatch(connection_id: str, body: str | None) -> None:
         return
     try:
         handler(connection_id, request)
+    except presence.TabSessionEnded as error:
+        _error(connection_id, error.code, error.message, action)
+        # Imported here: only a tab whose login ended needs it.
+        from ctibridge.realtime import revocation
+
+        revocation.end_tabs([error.connection], "revoked")
     except CtiError as error:
         _error(connection_id, error.code, error.message, action)
     except (ClientError, BotoCoreError):

@@ -29,6 +29,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from ctibridge import connections, keys
+from ctibridge.auth import sessions
+from ctibridge.auth.sessions import SessionRevoked
 from ctibridge.connections import Connection, deserialize, dynamodb, serialize, table_name
 from ctibridge.errors import CtiError
 from ctibridge.observability import logger
@@ -522,8 +524,26 @@ def set_call_state(tenant_id: str, ipphone: str, callid: str, state: Literal["in
     )
 
 
+class TabSessionEnded(SessionRevoked):
+    """The login a tab was opened with has ended (logout, revocation, removal, inactive tenant)."""
+
+    def __init__(self, connection: Connection, message: str | None = None) -> None:
+        super().__init__(message)
+        self.connection = connection
+
+
 def require_connection(connection_id: str) -> Connection:
+    """The sender's connection, for a frame that acts for its agent; its login is checked first.
+
+    A tab stays open after its login ended if the revocation could not reach it (or it connected while
+    the logout ran): every acting frame re-checks the login, uncached (``sessions.check_login``), and
+    raises ``TabSessionEnded`` so the dispatcher closes that tab.
+    """
     connection = connections.get(connection_id)
     if connection is None:
         raise NotConnected()
+    try:
+        sessions.check_login(connection.tenant_id, connection.ipphone, connection.session_id)
+    except SessionRevoked as error:
+        raise TabSessionEnded(connection, error.message) from None
     return connection

@@ -12,7 +12,7 @@ through the WebSocket API's @connections endpoint (``websocket_callback_url``, t
 import secrets as _random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
 
@@ -29,6 +29,9 @@ from ctibridge.tenants.repository import (
     hash_api_key,
 )
 from ctibridge.tenants.secrets import SecretStore, SecretsUnavailable
+
+if TYPE_CHECKING:  # the real-time modules import the tenants package (and cost the CLI's start)
+    from ctibridge.realtime.revocation import TabsReport
 
 KeyKind = Literal["jwt", "api", "pbx", "click2call", "crm"]
 KEY_KINDS: tuple[KeyKind, ...] = ("jwt", "api", "pbx", "click2call", "crm")
@@ -77,6 +80,20 @@ class TenantAdmin:
         self.secret_store = SecretStore(stage)
         # Where to close revoked sessions' tabs; None: this process's WEBSOCKET_CALLBACK_URL, if any.
         self.websocket_callback_url = websocket_callback_url
+        # What the last revocation did to the open tabs (None: nothing was revoked).
+        self.last_tabs: "TabsReport | None" = None
+
+    def _check_websocket_endpoint(self) -> None:
+        """Before revoking: a given @connections URL must be one (``push.check_endpoint``)."""
+        if self.websocket_callback_url:
+            from ctibridge import push
+
+            with overridden(
+                table_name=self.repository.table_name,
+                stage=self.secret_store.stage,
+                websocket_callback_url=self.websocket_callback_url,
+            ):
+                push.check_endpoint()
 
     # ------------------------------------------------------------ tenants
 
@@ -131,6 +148,8 @@ class TenantAdmin:
 
     def update_tenant(self, customer: str, **changes: Any) -> Tenant:
         """Change a tenant's profile; if that leaves it inactive, its agents' open tabs are closed."""
+        if {"status", "expiry_date"} & changes.keys():
+            self._check_websocket_endpoint()
         tenant = self.repository.update_tenant(customer, changes)
         if {"status", "expiry_date"} & changes.keys() and not tenant.is_active():
             self._end_tabs(customer, None, "tenant_inactive")
@@ -210,6 +229,8 @@ class TenantAdmin:
         revoke_sessions: bool = False,
     ) -> Agent:
         agent = self.repository.require_agent(customer, ipphone)
+        if revoke_sessions:
+            self._check_websocket_endpoint()
         if changes:
             agent = self.repository.update_agent(customer, ipphone, changes)
         if sip_password is not None:
@@ -223,6 +244,7 @@ class TenantAdmin:
         """Remove an agent: its sessions stop working at once (its open tabs are closed), its SIP
         password is forgotten.
         """
+        self._check_websocket_endpoint()
         if not self.repository.delete_agent(customer, ipphone):
             raise AgentNotFound(f"Agent {ipphone!r} not found.")
         self._end_tabs(customer, ipphone, "agent_removed")
@@ -231,8 +253,10 @@ class TenantAdmin:
             passwords = {k: v for k, v in current.sip_passwords.items() if k != ipphone}
             self.secret_store.write(customer, current.model_copy(update={"sip_passwords": passwords}))
 
-    def _end_tabs(self, customer: str, ipphone: str | None, reason: RevokedReason) -> int:
-        """Close the open tabs of an agent (``ipphone``) or of the whole tenant (None); never raises."""
+    def _end_tabs(self, customer: str, ipphone: str | None, reason: RevokedReason) -> "TabsReport":
+        """Close the open tabs of an agent (``ipphone``) or of the whole tenant (None); never raises.
+        What was done is also kept in ``last_tabs``.
+        """
         # Imported here: the real-time modules import the tenants package (and cost the CLI's start).
         from ctibridge.realtime import revocation
 
@@ -241,8 +265,11 @@ class TenantAdmin:
             given["websocket_callback_url"] = self.websocket_callback_url
         with overridden(**given):
             if ipphone is None:
-                return revocation.end_tenant(customer, reason)
-            return revocation.end_agent(customer, ipphone, reason)
+                report = revocation.end_tenant(customer, reason)
+            else:
+                report = revocation.end_agent(customer, ipphone, reason)
+        self.last_tabs = report
+        return report
 
     def _set_sip_password(self, customer: str, current: TenantSecrets, ipphone: str, password: str) -> None:
         passwords = {**current.sip_passwords, ipphone: SecretStr(password)}

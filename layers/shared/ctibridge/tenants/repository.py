@@ -2,8 +2,10 @@
 
 Lambdas call the module functions (``get_by_customer``, ``get_by_domain``, ``get_by_api_key``,
 ``get_agent``, ``list_agents``). Tenant lookups go through an in-process cache with a short TTL
-(``TENANT_CACHE_TTL_SECONDS``), so a webhook spends at most one or two DynamoDB reads; agent reads are
-not cached because they carry the session epoch, which must take effect at once when bumped.
+(``TENANT_CACHE_TTL_SECONDS``, 5 s), which bounds how long a change that denies access (status, expiry,
+a removed API key, callout prefixes, allowed origins) can be missed by a warm function; a webhook pays one
+tenant GetItem per warm container every 5 s, not one per request. Agent reads are not cached because
+they carry the session epoch and removal, which must take effect at once.
 Operators' tools use ``TenantRepository`` directly, uncached.
 
 Item layout (see ``ctibridge.keys``): the profile ``TENANT#{id}/PROFILE`` (also in GSI1 under

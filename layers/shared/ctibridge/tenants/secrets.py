@@ -1,11 +1,18 @@
 """Tenant secrets: one JSON secret per tenant in AWS Secrets Manager, never in DynamoDB or logs.
 
 Lambdas read through Powertools parameters (``get_secrets``), cached in the process for
-``SECRETS_CACHE_TTL_SECONDS``, so a rotated value takes effect within that time. Operators write
-through ``SecretStore`` (the CLI), uncached.
+``SECRETS_CACHE_TTL_SECONDS``. A request whose cached copy lacks what it needs (a new endpoint's signing
+secret, a rotated JWT key or PBX secret) asks ``get_secrets_for`` with a test of what it needs: the
+secret is then re-read once, uncached, before the request fails, so a CLI write works at the next
+request. Those re-reads are limited to one per tenant per ``FORCED_REREAD_INTERVAL_SECONDS`` in a
+process, so a stream of wrong credentials cannot turn into a stream of Secrets Manager calls.
+Operators write through ``SecretStore`` (the CLI), uncached.
 """
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
@@ -38,19 +45,51 @@ def _parse(document: Any, tenant_id: str) -> TenantSecrets:
         raise SecretsUnavailable(f"Secrets of tenant {tenant_id!r} are malformed: {fields}") from None
 
 
-def get_secrets(tenant_id: str) -> TenantSecrets:
-    """The tenant's secrets (cached with a TTL); raises ``SecretsUnavailable`` (500) if unreadable."""
+FORCED_REREAD_INTERVAL_SECONDS = 1.0
+_forced_at: dict[str, float] = {}
+_forced_lock = threading.Lock()
+
+
+def get_secrets(tenant_id: str, *, fresh: bool = False) -> TenantSecrets:
+    """The tenant's secrets (cached with a TTL; ``fresh``: read now and re-cached); raises
+    ``SecretsUnavailable`` (500) if unreadable.
+    """
     settings = get_settings()
     try:
         document = parameters.get_secret(
             secret_name(settings.stage, tenant_id),
             transform="json",
             max_age=settings.secrets_cache_ttl_seconds,
+            force_fetch=fresh,
         )
     except (GetParameterError, TransformParameterError) as error:
         # The message names the secret and AWS's error code, never a value.
         raise SecretsUnavailable(f"Secrets of tenant {tenant_id!r} cannot be read.") from error
     return _parse(document, tenant_id)
+
+
+def get_secrets_for(tenant_id: str, satisfies: Callable[[TenantSecrets], bool]) -> TenantSecrets:
+    """The tenant's secrets, re-read once if the cached copy does not ``satisfy`` the request.
+
+    Answers the re-read copy (or the cached one when a re-read was done for this tenant less than
+    ``FORCED_REREAD_INTERVAL_SECONDS`` ago); the caller then fails as it would have if it still does
+    not satisfy.
+    """
+    cached = get_secrets(tenant_id)
+    if satisfies(cached):
+        return cached
+    now = time.monotonic()
+    with _forced_lock:
+        if now - _forced_at.get(tenant_id, -FORCED_REREAD_INTERVAL_SECONDS) < FORCED_REREAD_INTERVAL_SECONDS:
+            return cached
+        _forced_at[tenant_id] = now
+    return get_secrets(tenant_id, fresh=True)
+
+
+def forget_rereads() -> None:
+    """Tests: forget when each tenant's secrets were last re-read."""
+    with _forced_lock:
+        _forced_at.clear()
 
 
 class SecretStore:
