@@ -260,8 +260,9 @@ def _tabs_note(admin: TenantAdmin) -> str:
         return ""
     if not report.pushed:
         return (
-            f"{report.found} open webphone tab(s) of those sessions no longer get popups; to also close "
-            "them, pass --ws-callback-url (the stack's WebSocketCallbackUrl) or set CTIBRIDGE_WS_CALLBACK_URL."
+            f"{report.found} open webphone tab(s) of those sessions no longer get popups; to also "
+            "close them, pass --ws-callback-url (the stack's WebSocketCallbackUrl) or set "
+            "CTIBRIDGE_WS_CALLBACK_URL."
         )
     text = f"Open webphone tabs of those sessions: {report.found}; told {report.told}, closed {report.closed}"
     if report.gone:

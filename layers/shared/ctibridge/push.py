@@ -25,6 +25,7 @@ class CallbackUrlInvalid(BadRequest):
     code = "WS_CALLBACK_URL_INVALID"
     message = "The WebSocket @connections endpoint does not answer as one."
 
+
 # A ring popup is worth nothing after a few seconds: short timeouts, one retry (throttling, 5xx).
 # The pool is sized for the fan-out's concurrent posts (botocore's default of 10 would queue them).
 _CONFIG = Config(

@@ -275,7 +275,9 @@ def test_cli_with_a_callback_url_that_is_not_one_fails_before_revoking(
     monkeypatch.setattr(gateway, "get_connection", lambda ConnectionId: {})
     epoch = sessions.verify(tabs["first"]).epoch
     # When the operator revokes demo/101's sessions through it
-    code, out, err = _cli("agent", "update", "demo", "101", "--revoke-sessions", "--ws-callback-url", CALLBACK_URL)
+    code, out, err = _cli(
+        "agent", "update", "demo", "101", "--revoke-sessions", "--ws-callback-url", CALLBACK_URL
+    )
     # Then the command fails, says why, and revoked nothing (the operator can run it again, right)
     assert code == 2
     assert "WS_CALLBACK_URL_INVALID" in err
@@ -291,7 +293,9 @@ def test_cli_counts_only_the_tabs_really_told_and_closed(
     gateway.open.discard("a")
     gateway.fail_close.add("b")
     # When the operator revokes demo/101's sessions
-    code, out, err = _cli("agent", "update", "demo", "101", "--revoke-sessions", "--ws-callback-url", CALLBACK_URL)
+    code, out, err = _cli(
+        "agent", "update", "demo", "101", "--revoke-sessions", "--ws-callback-url", CALLBACK_URL
+    )
     # Then the report says what happened, and the command fails for the tab left open
     assert "Open webphone tabs of those sessions: 3; told 2, closed 1, already gone 1, NOT closed 1" in out
     assert code == 1

@@ -144,6 +144,7 @@ def login(domain: str, token: str, source_ip: str | None = None) -> LoginResult:
 
     claimed_ipphone = crm_jwt.unverified_ipphone(token)
     throttle.check(tenant.domain, claimed_ipphone, source_ip)
+
     def verify(access_key: str) -> crm_jwt.LoginClaims:
         return crm_jwt.verify(
             token,

@@ -249,7 +249,8 @@ def revoke(token: str) -> Session | None:
     session = Session.model_validate(old)
     if session.session_id:
         # The login item first: from then on no refresh can add a token to it (``_write``).
-        login = table.delete_item(Key=keys.login(session.session_id), ReturnValues="ALL_OLD").get("Attributes")
+        login_key = keys.login(session.session_id)
+        login = table.delete_item(Key=login_key, ReturnValues="ALL_OLD").get("Attributes")
         for token_hash in (login or {}).get("token_hashes", []):
             if token_hash != hash_token(token):
                 table.delete_item(Key=keys.session(str(token_hash)))

@@ -81,7 +81,7 @@ class TenantAdmin:
         # Where to close revoked sessions' tabs; None: this process's WEBSOCKET_CALLBACK_URL, if any.
         self.websocket_callback_url = websocket_callback_url
         # What the last revocation did to the open tabs (None: nothing was revoked).
-        self.last_tabs: "TabsReport | None" = None
+        self.last_tabs: TabsReport | None = None
 
     def _check_websocket_endpoint(self) -> None:
         """Before revoking: a given @connections URL must be one (``push.check_endpoint``)."""
