@@ -48,9 +48,10 @@ def _forget_caches() -> None:
     """Process-wide caches (settings, clients, tenants, Powertools' secrets) must not leak between tests."""
     from aws_lambda_powertools.utilities import parameters
 
-    from ctibridge.tenants import repository
+    from ctibridge.tenants import repository, secrets
 
     get_settings.cache_clear()
     aws.reset()
     repository.clear_cache()
     parameters.clear_caches()
+    secrets.forget_rereads()

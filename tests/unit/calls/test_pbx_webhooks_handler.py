@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from ctibridge.calls.repository import CallRepository
 from ctibridge.click2call import repository as click2call_requests
 from ctibridge.click2call.models import OutboundRequest, Route, Source, call_token, new_request_id
 from ctibridge.observability import logger
+from ctibridge.settings import get_settings
 from ctibridge.tenants.provisioning import TenantAdmin
 from ctibridge.webhooks import service as webhook_service
 from tests.support.aws import http_event, load_event
@@ -364,6 +366,7 @@ def test_one_dynamodb_call_per_webhook(webhook: Invoke, monkeypatch: pytest.Monk
     )
     with counting_aws_calls(monkeypatch) as counter:
         aws.reset()
+        started = time.monotonic()
         # When ten events arrive, duplicates and reordered ones included
         for n in range(5):
             log = {**CALL_LOG, "callid": f"k{n}"}
@@ -387,9 +390,13 @@ def test_one_dynamodb_call_per_webhook(webhook: Invoke, monkeypatch: pytest.Monk
                 body={**CALL_LOG, "callid": "k0"},
             )
         )
-    # Then each made exactly one DynamoDB call (the conditional UpdateItem), never a Scan
+        elapsed = time.monotonic() - started
+    # Then each made exactly one DynamoDB call (the conditional UpdateItem), never a Scan, plus the
+    # tenant's GetItem once per tenant cache TTL that passed (5 s: one every 5 s, not one per webhook)
     assert counter.counts["dynamodb.UpdateItem"] == 11
-    assert counter.of("dynamodb") == 11
+    tenant_reads = counter.counts.get("dynamodb.GetItem", 0)
+    assert tenant_reads <= 1 + int(elapsed // get_settings().tenant_cache_ttl_seconds)
+    assert counter.of("dynamodb") == 11 + tenant_reads
 
 
 # ---------------------------------------------------------------- bad input: nothing stored
@@ -652,3 +659,29 @@ def test_concurrent_requests_in_one_process_do_not_mix(webhook: Invoke) -> None:
             n,
             f"09{n:08d}",
         )
+
+
+def test_a_rotated_pbx_secret_works_at_its_first_webhook(webhook: Invoke) -> None:
+    # Given a warm function: the demo PBX secret cached by a webhook
+    ring = {"phone": "1", "extension": "1"}
+    assert (
+        webhook(request("incoming_call", query={"secret": "demo-secret", **ring, "callid": "r1"}))[
+            "statusCode"
+        ]
+        == 200
+    )
+    # When the operator rotates it
+    from pydantic import SecretStr
+
+    from ctibridge.tenants.secrets import SecretStore
+
+    store = SecretStore("test")
+    current = store.read("demo")
+    assert current is not None
+    store.write("demo", current.model_copy(update={"pbx_secret": SecretStr("rotated-pbx-secret")}))
+    # Then the PBX's first webhook with the new secret is accepted (the cached copy is re-read once)
+    answer = webhook(request("incoming_call", query={"secret": "rotated-pbx-secret", **ring, "callid": "r2"}))
+    assert answer["statusCode"] == 200, answer["body"]
+    # And the old one is refused
+    answer = webhook(request("incoming_call", query={"secret": "demo-secret", **ring, "callid": "r3"}))
+    assert answer["statusCode"] == 401

@@ -462,3 +462,32 @@ def test_a_stale_cached_tenant_does_not_skip_a_new_endpoint(
     # When it delivers, Then it reads the tenant afresh and delivers
     assert deliverer.process(message(), queued_at=clock.now).kind is ResultKind.DELIVERED
     assert len(crm.requests) == 1
+
+
+def test_an_endpoint_added_after_the_secrets_were_cached_is_delivered_signed(
+    admin: TenantAdmin, crm: FakeCrm, clock: Clock
+) -> None:
+    # Given a warm worker: the tenant's secrets cached before the endpoint and its signing secret existed
+    worker.get_secrets(CUSTOMER)
+    add_endpoint(admin, CUSTOMER, json_endpoint(), signing_secret=SIGNING_SECRET)
+    deliverer = make_deliverer(crm, clock)
+    # When the endpoint's first event is delivered
+    result = deliverer.process(message(), queued_at=clock.now)
+    # Then the secrets were re-read once and the request is signed with the new secret
+    assert result.kind is ResultKind.DELIVERED
+    (request,) = crm.requests
+    assert signing.verify(SIGNING_SECRET, dict(request.headers), request.content)
+
+
+def test_a_removed_endpoint_gets_nothing_even_from_a_warm_worker(
+    admin: TenantAdmin, crm: FakeCrm, clock: Clock
+) -> None:
+    # Given an endpoint, a warm tenant cache that still has it, then the endpoint removed
+    add_endpoint(admin, CUSTOMER, json_endpoint(), signing_secret=SIGNING_SECRET)
+    assert repository.get_by_customer(CUSTOMER) is not None
+    admin.repository.update_tenant(CUSTOMER, {"crm_endpoints": []})
+    # When an event queued for it is processed
+    result = make_deliverer(crm, clock).process(message(), queued_at=clock.now)
+    # Then nothing is sent: the worker reads the tenant fresh
+    assert result.kind is ResultKind.SKIPPED
+    assert crm.requests == []

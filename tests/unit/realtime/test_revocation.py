@@ -300,3 +300,39 @@ def test_cli_counts_only_the_tabs_really_told_and_closed(
     assert "Open webphone tabs of those sessions: 3; told 2, closed 1, already gone 1, NOT closed 1" in out
     assert code == 1
     assert "1 open tab(s) could not be closed" in err
+
+
+def test_a_frame_from_a_tab_whose_login_ended_is_refused_and_the_tab_closed(
+    gateway: FakeManagementApi, tabs: dict[str, str], ws_message: Any
+) -> None:
+    # Given the first login of demo/101 ended without reaching its tabs a and b (as when the logout ran
+    # while a tab was connecting): its token and login are gone, the tabs still recorded
+    assert sessions.revoke(tabs["first"]) is not None
+    assert {"a", "b"} <= {c.connection_id for c in connections.for_agent("demo", "101")}
+    # When tab a sends a frame that acts for the agent
+    ws_message("a", {"action": "status", "ready": False})
+    # Then it is refused, told why and closed, and no longer recorded; the state did not change
+    assert [f["type"] for f in gateway.frames["a"]][-2:] == ["error", "session.revoked"]
+    assert gateway.frames["a"][-2]["code"] == "SESSION_REVOKED"
+    assert "a" in gateway.closed
+    assert "a" not in {c.connection_id for c in connections.for_agent("demo", "101")}
+    assert presence.get_state("demo", "101").ready is not False
+    # And a tab of the agent's other login (c) still acts
+    ws_message("c", {"action": "status", "ready": False})
+    assert gateway.types("c")[-1] == "status"
+    assert presence.get_state("demo", "101").ready is False
+    # And a ping, which acts for nobody, is answered without a check
+    ws_message("b", {"action": "ping", "id": "1"})
+    assert gateway.types("b")[-1] == "pong"
+
+
+def test_a_frame_after_the_agents_sessions_were_revoked_is_refused(
+    gateway: FakeManagementApi, tabs: dict[str, str], ws_message: Any, admin: TenantAdmin
+) -> None:
+    # Given demo/101's sessions revoked by bumping its epoch, its tabs not reached
+    admin.repository.bump_session_epoch("demo", "101")
+    # When its tab c sends a frame
+    ws_message("c", {"action": "sync"})
+    # Then it is refused and closed
+    assert gateway.frames["c"][-2]["code"] == "SESSION_REVOKED"
+    assert "c" in gateway.closed

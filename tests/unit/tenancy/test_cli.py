@@ -120,6 +120,18 @@ def test_expire_and_rotate_take_effect(table: Any, login_api: Invoke) -> None:
     assert login(login_api, "shop", new_key_token)[0] == 200
 
 
+def test_a_rotated_jwt_key_logs_in_at_once_in_a_warm_function(table: Any, login_api: Invoke) -> None:
+    # Given a warm login function: the tenant's key cached by a login
+    Run("tenant", "create", "shop1", "--domain", "shop", "--json")
+    Run("agent", "add", "shop1", "201")
+    assert login(login_api, "shop", Run("token", "mint", "shop1", "201").out.strip())[0] == 200
+    # When the key is rotated (its caches not forgotten: the function stays warm)
+    rotated = Run("tenant", "rotate-key", "shop1", "--kind", "jwt", "--json").json()["value"]
+    # Then a token signed with the new key logs in at its first use
+    token = php_demo_token(rotated, "201", local_time(timedelta(hours=1)))
+    assert login(login_api, "shop", token)[0] == 200
+
+
 def test_api_key_rotation(table: Any, tokens_api: Invoke) -> None:
     old_key = Run("tenant", "create", "shop1", "--domain", "shop", "--json").json()["secrets"]["api_key"]
     Run("agent", "add", "shop1", "201")

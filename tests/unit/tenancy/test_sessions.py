@@ -92,7 +92,7 @@ def test_refresh_issues_a_new_token_and_keeps_the_old_briefly(
     old = log_in(login_api)
     # When it is refreshed
     status, body = answer(login_api(with_session("refresh", old)))
-    # Then a different token works, and the old one only for the grace period
+    # Then a different token works, and the old one only for the grace period (or until a logout)
     assert status == 200
     new = body["token"]
     assert new != old
@@ -166,3 +166,62 @@ def test_expiring_the_tenant_revokes_sessions(demo: TenantAdmin, login_api: Invo
         sessions.verify(token)
     status, body = answer(login_api(with_session("refresh", token)))
     assert (status, body["code"]) == (401, "SESSION_REVOKED")
+
+
+def test_logout_after_a_refresh_ends_every_token_of_the_login(demo: TenantAdmin, login_api: Invoke) -> None:
+    # Given a login (s) refreshed twice (s2, s3), and another login of the same agent
+    first = log_in(login_api)
+    second = answer(login_api(with_session("refresh", first)))[1]["token"]
+    third = answer(login_api(with_session("refresh", second)))[1]["token"]
+    other = log_in(login_api)
+    # When the agent logs out with the newest token
+    assert login_api(with_session("logout", third))["statusCode"] == 200
+    # Then every token of that login is refused at once, the replaced ones included
+    for token in (first, second, third):
+        status, body = answer(login_api(with_session("me", token)))
+        assert (status, body["code"]) == (401, "SESSION_INVALID")
+    # And a refresh with a replaced token, after the logout, fails (no new token outlives the logout)
+    status, body = answer(login_api(with_session("refresh", first)))
+    assert (status, body["code"]) == (401, "SESSION_INVALID")
+    # And the other login goes on
+    assert sessions.verify(other).ipphone == "101"
+
+
+def test_a_refresh_racing_a_logout_cannot_mint_a_token(demo: TenantAdmin, login_api: Invoke) -> None:
+    # Given a session whose login was just logged out by another token (the login item is gone) while
+    # this token's item still exists (the logout has not reached it yet)
+    token = log_in(login_api)
+    session = sessions.verify(token)
+    assert session.session_id is not None
+    demo_table = sessions._table()
+    demo_table.delete_item(Key=keys.login(session.session_id))
+    # When it is refreshed
+    status, body = answer(login_api(with_session("refresh", token)))
+    # Then the refresh fails: the new token's write requires the login
+    assert (status, body["code"]) == (401, "SESSION_REVOKED")
+
+
+def test_check_login_follows_logout_revocation_removal_and_expiry(
+    demo: TenantAdmin, login_api: Invoke
+) -> None:
+    # Given two logins of 101 and one of 102
+    first, second, other = log_in(login_api), log_in(login_api), log_in(login_api, "102")
+    ids = {name: sessions.verify(t).session_id for name, t in (("a", first), ("b", second), ("c", other))}
+    sessions.check_login("demo", "101", ids["a"])
+    # When the first logs out: that login fails the check, not the other one
+    sessions.revoke(first)
+    with pytest.raises(sessions.SessionRevoked):
+        sessions.check_login("demo", "101", ids["a"])
+    sessions.check_login("demo", "101", ids["b"])
+    # A login checked for another agent fails
+    with pytest.raises(sessions.SessionRevoked):
+        sessions.check_login("demo", "102", ids["b"])
+    # Revoking 101's sessions fails its logins; 102's is fine until the tenant expires
+    demo.update_agent("demo", "101", revoke_sessions=True)
+    with pytest.raises(sessions.SessionRevoked):
+        sessions.check_login("demo", "101", ids["b"])
+    sessions.check_login("demo", "102", ids["c"])
+    demo.expire("demo")
+    repository.clear_cache()  # the tenant cache TTL (5 s) has elapsed
+    with pytest.raises(sessions.SessionRevoked):
+        sessions.check_login("demo", "102", ids["c"])
