@@ -444,25 +444,47 @@ class _TtlCache:
     def __init__(self) -> None:
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        # One loader per key at a time: when an entry expires under concurrent requests (the local
+        # stack's threads, a function's fan-out), one read refreshes it for all of them.
+        self._loading: dict[Hashable, threading.Lock] = {}
 
-    def get_or_load(self, key: Hashable, load: Callable[[], _T | None], ttl: float) -> _T | None:
-        now = time.monotonic()
+    def _hit(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
             hit = self._entries.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        value = load()  # outside the lock: a slow read must not block other threads' hits
+            if hit is not None and hit[0] > time.monotonic():
+                return True, hit[1]
+            return False, None
+
+    def get_or_load(self, key: Hashable, load: Callable[[], _T | None], ttl: float) -> _T | None:
+        found, value = self._hit(key)
+        if found:
+            return value
         with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        # Outside the cache's lock: a slow read must not block other keys' hits.
+        with loading:
+            found, value = self._hit(key)
+            if found:
+                return value
+            read_at = time.monotonic()  # the TTL runs from the read, not from its end
+            value = load()
+            self._store(key, value, ttl, read_at)
+        return value
+
+    def _store(self, key: Hashable, value: Any, ttl: float, now: float) -> None:
+        with self._lock:
+            if len(self._loading) >= _CACHE_MAX_ENTRIES:  # keys probed once (unknown API keys...)
+                self._loading = {k: lock for k, lock in self._loading.items() if lock.locked()}
             if len(self._entries) >= _CACHE_MAX_ENTRIES:
                 self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
                 if len(self._entries) >= _CACHE_MAX_ENTRIES:
                     self._entries.clear()
             self._entries[key] = (now + (ttl if value is not None else NEGATIVE_CACHE_TTL_SECONDS), value)
-        return value
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._loading.clear()
 
 
 _cache = _TtlCache()
