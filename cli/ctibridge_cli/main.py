@@ -13,6 +13,7 @@ Secrets are printed once, when created or rotated, or on explicit ``tenant show 
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -272,6 +273,12 @@ def _tabs_note(admin: TenantAdmin) -> str:
     return text + "."
 
 
+def _with_tabs(admin: TenantAdmin, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with what the revocation did to the open tabs (``--json``), if anything was revoked."""
+    report = admin.last_tabs
+    return data if report is None else {**data, "tabs": dataclasses.asdict(report)}
+
+
 def _check_tabs(admin: TenantAdmin) -> None:
     """After the answer is printed: tabs that could not be closed make the command fail."""
     report = admin.last_tabs
@@ -297,7 +304,7 @@ def tenant_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) ->
     text = f"Updated tenant {tenant.tenant_id}.\n{_pairs(_tenant_view(tenant))}"
     if {"status", "expiry_date"} & changes.keys() and not tenant.is_active():
         text += f"\n{_tabs_note(admin)}"
-    out.emit(_tenant_view(tenant), text)
+    out.emit(_with_tabs(admin, _tenant_view(tenant)), text)
     _check_tabs(admin)
 
 
@@ -307,7 +314,7 @@ def tenant_expire(admin: TenantAdmin, args: argparse.Namespace, out: _Output) ->
     text = f"Tenant {tenant.tenant_id} expires {when} (status {tenant.status.value})."
     if not tenant.is_active():
         text += f"\n{_tabs_note(admin)}"
-    out.emit(_tenant_view(tenant), text)
+    out.emit(_with_tabs(admin, _tenant_view(tenant)), text)
     _check_tabs(admin)
 
 
@@ -406,14 +413,14 @@ def agent_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> 
     text = f"Updated agent {agent.ipphone} of {args.customer}.\n{_pairs(view)}"
     if args.revoke_sessions:
         text += f"\n{_tabs_note(admin)}"
-    out.emit(view, text)
+    out.emit(_with_tabs(admin, view), text)
     _check_tabs(admin)
 
 
 def agent_remove(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
     admin.remove_agent(args.customer, args.ipphone)
     out.emit(
-        {"customer": args.customer, "ipphone": args.ipphone, "removed": True},
+        _with_tabs(admin, {"customer": args.customer, "ipphone": args.ipphone, "removed": True}),
         f"Removed agent {args.ipphone} of {args.customer}; its sessions no longer work.\n{_tabs_note(admin)}",
     )
     _check_tabs(admin)

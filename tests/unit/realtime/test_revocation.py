@@ -300,6 +300,18 @@ def test_cli_counts_only_the_tabs_really_told_and_closed(
     assert "Open webphone tabs of those sessions: 3; told 2, closed 1, already gone 1, NOT closed 1" in out
     assert code == 1
     assert "1 open tab(s) could not be closed" in err
+    # And --json says the same
+    gateway.fail_close.clear()
+    code, out, err = _cli("agent", "remove", "demo", "102", "--ws-callback-url", CALLBACK_URL, "--json")
+    assert code == 0, err
+    assert json.loads(out)["tabs"] == {
+        "found": 1,
+        "told": 1,
+        "closed": 1,
+        "gone": 0,
+        "failed": 0,
+        "pushed": True,
+    }
 
 
 def test_a_frame_from_a_tab_whose_login_ended_is_refused_and_the_tab_closed(
