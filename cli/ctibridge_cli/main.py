@@ -279,11 +279,11 @@ def _with_tabs(admin: TenantAdmin, data: dict[str, Any]) -> dict[str, Any]:
     return data if report is None else {**data, "tabs": dataclasses.asdict(report)}
 
 
-def _check_tabs(admin: TenantAdmin) -> None:
+def _check_tabs(admin: TenantAdmin, whose: str) -> None:
     """After the answer is printed: tabs that could not be closed make the command fail."""
     report = admin.last_tabs
     if report is not None and report.failed:
-        raise CliError(f"{report.failed} open tab(s) could not be closed", EXIT_FAILURE)
+        raise CliError(f"{report.failed} open tab(s) of {whose} could not be closed", EXIT_FAILURE)
 
 
 def tenant_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -305,7 +305,7 @@ def tenant_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) ->
     if {"status", "expiry_date"} & changes.keys() and not tenant.is_active():
         text += f"\n{_tabs_note(admin)}"
     out.emit(_with_tabs(admin, _tenant_view(tenant)), text)
-    _check_tabs(admin)
+    _check_tabs(admin, tenant.tenant_id)
 
 
 def tenant_expire(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -315,7 +315,7 @@ def tenant_expire(admin: TenantAdmin, args: argparse.Namespace, out: _Output) ->
     if not tenant.is_active():
         text += f"\n{_tabs_note(admin)}"
     out.emit(_with_tabs(admin, _tenant_view(tenant)), text)
-    _check_tabs(admin)
+    _check_tabs(admin, tenant.tenant_id)
 
 
 def tenant_rotate_key(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -414,7 +414,7 @@ def agent_update(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> 
     if args.revoke_sessions:
         text += f"\n{_tabs_note(admin)}"
     out.emit(_with_tabs(admin, view), text)
-    _check_tabs(admin)
+    _check_tabs(admin, f"{args.customer}/{agent.ipphone}")
 
 
 def agent_remove(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:
@@ -423,7 +423,7 @@ def agent_remove(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> 
         _with_tabs(admin, {"customer": args.customer, "ipphone": args.ipphone, "removed": True}),
         f"Removed agent {args.ipphone} of {args.customer}; its sessions no longer work.\n{_tabs_note(admin)}",
     )
-    _check_tabs(admin)
+    _check_tabs(admin, f"{args.customer}/{args.ipphone}")
 
 
 def token_mint(admin: TenantAdmin, args: argparse.Namespace, out: _Output) -> None:

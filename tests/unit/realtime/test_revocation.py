@@ -299,7 +299,7 @@ def test_cli_counts_only_the_tabs_really_told_and_closed(
     # Then the report says what happened, and the command fails for the tab left open
     assert "Open webphone tabs of those sessions: 3; told 2, closed 1, already gone 1, NOT closed 1" in out
     assert code == 1
-    assert "1 open tab(s) could not be closed" in err
+    assert "1 open tab(s) of demo/101 could not be closed" in err
     # And --json says the same
     gateway.fail_close.clear()
     code, out, err = _cli("agent", "remove", "demo", "102", "--ws-callback-url", CALLBACK_URL, "--json")
