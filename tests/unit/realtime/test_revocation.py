@@ -237,7 +237,7 @@ def test_connections_record_the_login_they_belong_to(
     assert sessions.hash_token(tabs["first"]) not in json.dumps(items, default=str)
 
 
-def test_only_the_logout_function_may_close_connections() -> None:
+def test_only_logout_and_the_tabs_own_frames_may_close_connections() -> None:
     # Given the functions of template.yaml
     resources = load_template()["Resources"]
     functions = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
@@ -257,9 +257,10 @@ def test_only_the_logout_function_may_close_connections() -> None:
         "Fn::Sub": "https://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${Stage}"
     }
     assert sorted(r.rsplit("/", 3)[-3] for r in manage_resources(login)) == ["DELETE", "POST"]
-    # And no other function may delete connections
+    # And besides it only the WebSocket message function may delete connections (a frame from a tab whose
+    # login ended closes that tab)
     deleters = [n for n, p in functions.items() if any("/DELETE/" in r for r in manage_resources(p))]
-    assert deleters == ["AgentLoginFunction"]
+    assert sorted(deleters) == ["AgentLoginFunction", "WsMessageFunction"]
 
 
 def _cli(*argv: str) -> tuple[int, str, str]:
