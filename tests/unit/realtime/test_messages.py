@@ -60,10 +60,10 @@ def test_functions_that_push_have_the_callback_url_and_post_rights() -> None:
         statements = [s for p in properties["Policies"] if "Statement" in p for s in p["Statement"]]
         manage = [s for s in statements if s["Action"] == "execute-api:ManageConnections"]
         assert manage, name
-        resources = (
+        granted = (
             manage[0]["Resource"] if isinstance(manage[0]["Resource"], list) else [manage[0]["Resource"]]
         )
-        assert any(r["Fn::Sub"].endswith("${WebSocketApi}/${Stage}/POST/@connections/*") for r in resources)
+        assert any(r["Fn::Sub"].endswith("${WebSocketApi}/${Stage}/POST/@connections/*") for r in granted)
 
 
 @pytest.mark.parametrize(
