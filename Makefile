@@ -1,6 +1,7 @@
 # CTI Bridge: the project's verbs. `make dev` runs everything locally; `make test` checks everything.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# The Lambda runtime's Python (template.yaml Runtime); .ci/run finds it through pyenv if not on PATH.
+PYTHON ?= python3.13
 VENV := .venv
 BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
@@ -106,8 +107,10 @@ soak: install
 	$(BIN)/python -m bench.soak.run $(SOAK_ARGS)
 
 ## build / deploy: the AWS side (needs AWS credentials for deploy)
+# The venv's python3.13 goes first on PATH: sam builds the functions with it, and the layer's Makefile
+# (layers/shared/Makefile) installs the pinned requirements and compiles their bytecode with it.
 build: install
-	$(BIN)/sam build
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
 
 deploy: build
 	$(BIN)/sam deploy $(if $(ENV),--config-env $(ENV),)

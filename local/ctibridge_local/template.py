@@ -98,9 +98,15 @@ class Template:
 
 
 def _function_from_arn_uri(uri: Any) -> str | None:
-    """The function logical id inside an integration URI like !Sub ...${Fn.Arn}/invocations."""
+    """The function logical id inside an integration URI: ``!Sub ...${Fn.Arn}/invocations``, or the
+    alias form ``!Sub [...${Function}/invocations, {Function: !Ref Fn.Alias}]`` (SnapStart, issue 21)."""
     text = uri.get("Fn::Sub") if isinstance(uri, dict) else uri
     if isinstance(text, list):
+        variables = text[1] if len(text) > 1 and isinstance(text[1], dict) else {}
+        for value in variables.values():
+            ref = value.get("Ref") if isinstance(value, dict) else None
+            if isinstance(ref, str) and ref.endswith(".Alias"):
+                return ref.removesuffix(".Alias")
         text = text[0]
     match = re.search(r"\$\{(\w+)\.Arn\}", str(text))
     return match.group(1) if match else None
