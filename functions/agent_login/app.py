@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ctibridge import snapstart
 from ctibridge.auth import crm_jwt, sessions
 from ctibridge.auth import login as seed_login
 from ctibridge.auth.api_keys import bearer_token
@@ -23,6 +24,8 @@ from ctibridge.settings import get_settings
 from ctibridge.tenants import repository
 from ctibridge.tenants.secrets import get_secrets
 from ctibridge.tenants.webphone import webphone_config
+
+snapstart.install()  # SnapStart (template parameter): forget credentials, caches, seeds on restore
 
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)

@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from ctibridge import snapstart
 from ctibridge.auth.api_keys import ApiKeyInvalid, ApiKeyMissing, tenant_for_request
 from ctibridge.click2call import php_answer, service
 from ctibridge.click2call.errors import OutboundRequestNotFound
@@ -36,6 +37,8 @@ from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings
 from ctibridge.tenants.models import Tenant
 from ctibridge.tenants.repository import get_by_api_key
+
+snapstart.install()  # SnapStart (template parameter): forget credentials, caches, seeds on restore
 
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)

@@ -9,11 +9,14 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ctibridge import snapstart
 from ctibridge.calls.models import EventKind
 from ctibridge.http_errors import register_error_handlers, resolve
 from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings
 from ctibridge.webhooks import service
+
+snapstart.install()  # SnapStart (template parameter): forget credentials, caches, seeds on restore
 
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)

@@ -4,8 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ctibridge import snapstart
 from ctibridge.observability import log_metrics, logger
 from ctibridge.realtime import lifecycle
+
+snapstart.install()  # SnapStart (template parameter): forget credentials, caches, seeds on restore
 
 
 # log_event stays off: the query string carries the session token.

@@ -38,6 +38,15 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
         return session.client(service, endpoint_url=endpoint_url, config=config)
 
 
+def dedicated_client(service: str, endpoint_url: str | None = None, **config: Any) -> Any:
+    """A client of its own session and botocore ``Config(**config)`` (e.g. a connection pool sized
+    for a fan-out), where the shared session's timeouts don't fit; the caller caches it."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(service, endpoint_url=endpoint_url, config=Config(**config))
+
+
 def table(name: str) -> Any:
     """The DynamoDB Table resource ``name``; resources are not thread-safe, so one per thread."""
     tables: dict[str, Any] = getattr(_local, "tables", None) or {}

@@ -18,10 +18,10 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel, ConfigDict
 
 from ctibridge import aws, keys
+from ctibridge.lazy import TypeDeserializer, TypeSerializer
 from ctibridge.settings import get_settings
 
 # API Gateway's maximum connection duration is 2 hours (hard limit), plus a margin for clock skew.

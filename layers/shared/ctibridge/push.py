@@ -9,11 +9,10 @@ import json
 from functools import lru_cache
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
+from ctibridge import aws
 from ctibridge.errors import BadRequest
 from ctibridge.settings import get_settings
 
@@ -28,20 +27,18 @@ class CallbackUrlInvalid(BadRequest):
 
 # A ring popup is worth nothing after a few seconds: short timeouts, one retry (throttling, 5xx).
 # The pool is sized for the fan-out's concurrent posts (botocore's default of 10 would queue them).
-_CONFIG = Config(
-    connect_timeout=1,
-    read_timeout=3,
-    retries={"mode": "standard", "max_attempts": 2},
-    max_pool_connections=32,
-    tcp_keepalive=True,
-)
+_CONFIG: dict[str, Any] = {  # botocore Config arguments (botocore.config loads urllib3: lazily)
+    "connect_timeout": 1,
+    "read_timeout": 3,
+    "retries": {"mode": "standard", "max_attempts": 2},
+    "max_pool_connections": 32,
+    "tcp_keepalive": True,
+}
 
 
 @lru_cache(maxsize=4)
 def _client(endpoint_url: str) -> Any:
-    return boto3.session.Session().client(
-        "apigatewaymanagementapi", endpoint_url=endpoint_url, config=_CONFIG
-    )
+    return aws.dedicated_client("apigatewaymanagementapi", endpoint_url, **_CONFIG)
 
 
 def management_api() -> Any:

@@ -24,12 +24,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from pydantic import BaseModel, Field
 
 from ctibridge import keys, phones
 from ctibridge.calls.models import format_timestamp, normalize_status
 from ctibridge.errors import BadRequest
+from ctibridge.lazy import Attr, ConditionBase, Key
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from ctibridge import aws, keys
 from ctibridge.calls import merge
 from ctibridge.calls import query as calls_query
 from ctibridge.calls.models import CallEvent, CallRecord, format_timestamp
+from ctibridge.lazy import TypeDeserializer
 from ctibridge.settings import get_settings
 
 # A filtered page is filled by at most this many Queries; past it the page is returned short (but never

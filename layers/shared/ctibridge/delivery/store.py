@@ -22,14 +22,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from ctibridge import aws, keys
 from ctibridge.delivery.models import DeliveryMessage, OutboundEvent, format_timestamp
 from ctibridge.errors import BadRequest
+from ctibridge.lazy import Key, TypeDeserializer
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -23,12 +23,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from boto3.dynamodb.conditions import Key
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from ctibridge import aws, keys
 from ctibridge.errors import BadRequest, Conflict, NotFound
+from ctibridge.lazy import Key, TypeSerializer
 from ctibridge.settings import get_settings
 from ctibridge.tenants.models import (
     CUSTOMER_PATTERN,

@@ -15,12 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from ctibridge import aws
+from ctibridge import aws, lazy
 from ctibridge.errors import InternalError
 from ctibridge.settings import get_settings
 from ctibridge.tenants.models import TenantSecrets
@@ -55,6 +53,7 @@ def get_secrets(tenant_id: str, *, fresh: bool = False) -> TenantSecrets:
     ``SecretsUnavailable`` (500) if unreadable.
     """
     settings = get_settings()
+    parameters = lazy.parameters()
     try:
         document = parameters.get_secret(
             secret_name(settings.stage, tenant_id),
@@ -62,7 +61,7 @@ def get_secrets(tenant_id: str, *, fresh: bool = False) -> TenantSecrets:
             max_age=settings.secrets_cache_ttl_seconds,
             force_fetch=fresh,
         )
-    except (GetParameterError, TransformParameterError) as error:
+    except (parameters.GetParameterError, parameters.TransformParameterError) as error:
         # The message names the secret and AWS's error code, never a value.
         raise SecretsUnavailable(f"Secrets of tenant {tenant_id!r} cannot be read.") from error
     return _parse(document, tenant_id)
