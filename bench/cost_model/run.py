@@ -58,7 +58,14 @@ PRICES: dict[str, float] = {
     "s3_standard_ia_gb_month": 0.0125,
     "secrets_manager_api_call": 0.05 / 10_000,
     "cloudwatch_logs_ingested_gb": 0.50,
+    # Lambda SnapStart for Python (template parameter SnapStart): the snapshot cache, per GB-second
+    # for as long as a published version's snapshot is active, and each restore (a cold start), per GB.
+    "snapstart_cache_gb_second": 0.0000015046,
+    "snapstart_restore_gb": 0.0001397998,
 }
+
+# template.yaml's SnapStart functions (SnapStartOn): PBX webhook, $connect, agent login, click-to-call.
+SNAPSTART_FUNCTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,28 @@ def cost_per_million(per_call: dict[str, float], assumptions: Assumptions) -> di
     }
     per_million = {name: round(value * 1e6, 2) for name, value in per_service.items()}
     return {"by_service": per_million, "total": round(sum(per_million.values()), 2)}
+
+
+def snapstart_per_month(
+    assumptions: Assumptions, functions: int = SNAPSTART_FUNCTIONS, restores_per_function: int = 3000
+) -> dict[str, Any]:
+    """SnapStart's price, a fixed cost per month (not per call): the cache of each function's active
+    version all month, plus its restores (cold starts; 3000 a month is ~100 a day per function).
+
+    Each deploy publishes new versions (AutoPublishAlias); Lambda deactivates a version's snapshot
+    after 14 days without invocations, so a superseded one adds at most ~14 days of cache.
+    """
+    gb = assumptions.lambda_memory_mb / 1024
+    cache = functions * gb * 30 * 24 * 3600 * PRICES["snapstart_cache_gb_second"]
+    restores = functions * restores_per_function * gb * PRICES["snapstart_restore_gb"]
+    return {
+        "functions": functions,
+        "memory_mb": assumptions.lambda_memory_mb,
+        "restores_per_function_per_month": restores_per_function,
+        "cache_usd_per_month": round(cache, 2),
+        "restores_usd_per_month": round(restores, 2),
+        "total_usd_per_month": round(cache + restores, 2),
+    }
 
 
 # ---------------------------------------------------------------- the instrumented run
@@ -311,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         "aws_operations": measured["operations"],
         "per_call": {k: round(v, 3) for k, v in per_call.items()},
         "usd_per_million_calls": cost,
+        # Not per call: a fixed monthly cost when the SnapStart parameter is Enabled (the default).
+        "snapstart_usd_per_month": snapstart_per_month(assumptions),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -318,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in cost["by_service"].items():
         print(f"  {name:24} ${value:>10,.2f}")
     print(f"per call: {result['per_call']}")
+    print(f"SnapStart (Enabled): ${result['snapstart_usd_per_month']['total_usd_per_month']:,.2f} a month")
     return 0
 
 
