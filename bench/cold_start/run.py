@@ -65,6 +65,7 @@ CHILD = r"""
 import json, sys, time
 spec = json.loads(sys.stdin.read())
 sys.path[:0] = spec["path"]
+body = None
 started = time.perf_counter()
 if spec["kind"] == "boto3":
     import boto3
@@ -77,6 +78,7 @@ else:
     import app
     imported = time.perf_counter()
     status = None
+    body = None
     if spec.get("event") is not None:
         class Context:
             function_name = spec["function"]
@@ -89,6 +91,7 @@ else:
                 return 6000
         answer = app.handler(spec["event"], Context())
         status = answer.get("statusCode")
+        body = str(answer.get("body"))[:300]
 answered = time.perf_counter()
 rss_kb = 0
 with open("/proc/self/status") as proc:
@@ -96,7 +99,7 @@ with open("/proc/self/status") as proc:
         if line.startswith("VmRSS:"):
             rss_kb = int(line.split()[1])
 print(json.dumps({"import_s": imported - started, "total_s": answered - started, "status": status,
-                  "rss_kb": rss_kb}))
+                  "rss_kb": rss_kb, "body": body}))
 """
 
 
@@ -220,6 +223,7 @@ class Scenario:
         import boto3
 
         self.stack = stack
+        self.free_agents: list[str] = []
         sqs = boto3.client(
             "sqs", endpoint_url=stack.moto_url, region_name="us-east-1",
             aws_access_key_id="local", aws_secret_access_key="local",
@@ -243,6 +247,26 @@ class Scenario:
                 "REALTIME_WS_URL": stack.ws_url,
             }
         )
+
+    def add_agents(self, count: int) -> None:
+        """Fresh agents for click-to-call: an agent with a request in progress is busy (409). Softphone
+        agents: the call goes out through the PBX's click2call (the stack's PBX simulator), over httpx."""
+        from ctibridge.tenants.models import DeviceType
+        from ctibridge.tenants.repository import TenantRepository
+        from ctibridge_cli.demo import DEMO_CUSTOMER
+        from tests.support.hardening import stack_environment
+
+        with stack_environment(self.stack):
+            repository = TenantRepository(self.stack.table_name)
+            for index in range(count):
+                extension = str(3000 + index)
+                repository.create_agent(
+                    DEMO_CUSTOMER,
+                    extension,
+                    display_name=f"Bench {extension}",
+                    device_type=DeviceType.SOFTPHONE,
+                )
+                self.free_agents.append(extension)
 
     def event(self, function: str) -> dict[str, Any]:
         from ctibridge_cli.demo import DEMO_API_KEY, DEMO_JWT_ACCESS_KEY, DEMO_PBX_SECRET
@@ -285,7 +309,7 @@ class Scenario:
             event["headers"] = {**event["headers"], "x-api-key": DEMO_API_KEY}
             event["headers"].pop("authorization", None)
             event["headers"].pop("idempotency-key", None)
-            event["body"] = json.dumps({"extension": "102", "phone": "0901234567"})
+            event["body"] = json.dumps({"extension": self.free_agents.pop(), "phone": "0901234567"})
             event["isBase64Encoded"] = False
             return event
         raise KeyError(function)
@@ -338,7 +362,7 @@ def measure_answers(scenario: Scenario, rounds: int) -> dict[str, Any]:
                     }
                 sample = _sample(spec, scenario.env)
                 if sample["status"] not in (200, 202):
-                    raise RuntimeError(f"{name} answered {sample['status']}")
+                    raise RuntimeError(f"{name} answered {sample['status']}: {sample.get('body')}")
                 if name == "PbxWebhookFunction":
                     frame = json.loads(tab.recv(timeout=10))  # the popup reached the tab
                     while frame.get("type") != "call.ringing":
@@ -394,6 +418,7 @@ def main() -> int:
         stack = start_stack(Path(logs))
         try:
             scenario = Scenario(stack)
+            scenario.add_agents(args.answer_rounds * args.passes)
             answer_passes = [measure_answers(scenario, args.answer_rounds) for _ in range(args.passes)]
         finally:
             stack.stop()

@@ -8,14 +8,13 @@ only if it rang or was handled by that extension (else 404, as for a call that d
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ctibridge.auth import sessions
 from ctibridge.auth.api_keys import bearer_token
 from ctibridge.calls import api
 from ctibridge.calls.query import DEFAULT_LIMIT, MAX_LIMIT
+from ctibridge.http_api import APIGatewayHttpResolver, Query
 from ctibridge.http_errors import register_error_handlers, resolve
 from ctibridge.observability import log_metrics, logger
 from ctibridge.tenants import repository

@@ -10,7 +10,6 @@
 import time
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -18,6 +17,7 @@ from ctibridge import snapstart
 from ctibridge.auth import crm_jwt, sessions
 from ctibridge.auth import login as seed_login
 from ctibridge.auth.api_keys import bearer_token
+from ctibridge.http_api import APIGatewayHttpResolver
 from ctibridge.http_errors import register_error_handlers, resolve
 from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings

@@ -6,13 +6,12 @@ scoped to that tenant.
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ctibridge.auth.api_keys import tenant_for_request
 from ctibridge.calls import api
 from ctibridge.calls.query import DEFAULT_LIMIT, MAX_LIMIT
+from ctibridge.http_api import APIGatewayHttpResolver, Query
 from ctibridge.http_errors import register_error_handlers, resolve
 from ctibridge.observability import log_metrics, logger
 

@@ -12,7 +12,6 @@
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -32,6 +31,7 @@ from ctibridge.click2call import php_answer, service
 from ctibridge.click2call.errors import OutboundRequestNotFound
 from ctibridge.click2call.models import OutboundCallRequest, Source
 from ctibridge.errors import BadRequest, Conflict
+from ctibridge.http_api import APIGatewayHttpResolver, Response, content_types
 from ctibridge.http_errors import parse_json_body, register_error_handlers, resolve
 from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings

@@ -1,10 +1,10 @@
 """GET /health: the HTTP API answers (used by deploy checks and the local stack's readiness)."""
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from ctibridge import __version__
+from ctibridge.http_api import APIGatewayHttpResolver
 from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings
 

@@ -6,11 +6,11 @@ Bearer or Basic. What each check answers is described in ``ctibridge.webhooks.se
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ctibridge import snapstart
 from ctibridge.calls.models import EventKind
+from ctibridge.http_api import APIGatewayHttpResolver
 from ctibridge.http_errors import register_error_handlers, resolve
 from ctibridge.observability import log_metrics, logger
 from ctibridge.settings import get_settings

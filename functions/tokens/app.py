@@ -7,13 +7,13 @@ so it goes to ``/{domain}/thirdParty/login`` or to the SDK's ``csInit(token, dom
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ctibridge.auth.api_keys import tenant_for_request
 from ctibridge.auth.minting import mint_login_token
+from ctibridge.http_api import APIGatewayHttpResolver
 from ctibridge.http_errors import parse_json_body, register_error_handlers, resolve
 from ctibridge.observability import log_metrics, logger
 from ctibridge.tenants.models import IPPHONE_PATTERN

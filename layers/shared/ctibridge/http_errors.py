@@ -18,7 +18,6 @@ import json
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
@@ -28,6 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from ctibridge.errors import BackendUnavailable, BadRequest, CtiError, InternalError, PayloadTooLarge
+from ctibridge.http_api import APIGatewayHttpResolver, Response, content_types
 from ctibridge.observability import count, logger
 
 # API Gateway accepts up to 10 MB; nothing we take legitimately comes near 8 KB, and a small cap keeps
