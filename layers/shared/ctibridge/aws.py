@@ -44,7 +44,8 @@ def dedicated_client(service: str, endpoint_url: str | None = None, **config: An
     import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(service, endpoint_url=endpoint_url, config=Config(**config))
+    session: Any = boto3.session.Session()  # Any: the stubs type client() per literal service name
+    return session.client(service, endpoint_url=endpoint_url, config=Config(**config))
 
 
 def table(name: str) -> Any:

@@ -31,12 +31,12 @@ def _conditions() -> Any:
 
 def Key(name: str) -> "_Key":
     """``boto3.dynamodb.conditions.Key(name)``: a key condition of a Query."""
-    return _conditions().Key(name)  # type: ignore[no-any-return]
+    return _conditions().Key(name)
 
 
 def Attr(name: str) -> "_Attr":
     """``boto3.dynamodb.conditions.Attr(name)``: a filter or condition on an attribute."""
-    return _conditions().Attr(name)  # type: ignore[no-any-return]
+    return _conditions().Attr(name)
 
 
 class TypeSerializer:
@@ -49,7 +49,7 @@ class TypeSerializer:
         return TypeSerializer()
 
     def serialize(self, value: Any) -> dict[str, Any]:
-        return self._real.serialize(value)  # type: ignore[no-any-return]
+        return self._real.serialize(value)
 
 
 class TypeDeserializer:
