@@ -39,13 +39,14 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
 
 
 def dedicated_client(service: str, endpoint_url: str | None = None, **config: Any) -> Any:
-    """A client of its own session and botocore ``Config(**config)`` (e.g. a connection pool sized
-    for a fan-out), where the shared session's timeouts don't fit; the caller caches it."""
-    import boto3
+    """A client with its own botocore ``Config(**config)`` (e.g. a connection pool sized for a
+    fan-out), where the shared timeouts don't fit; the caller caches it. It shares the one session:
+    a session of its own would load the service models and endpoint rules again (cold start)."""
     from botocore.config import Config
 
-    session: Any = boto3.session.Session()  # Any: the stubs type client() per literal service name
-    return session.client(service, endpoint_url=endpoint_url, config=Config(**config))
+    session, _ = _session()
+    with _creating:
+        return session.client(service, endpoint_url=endpoint_url, config=Config(**config))
 
 
 def table(name: str) -> Any:

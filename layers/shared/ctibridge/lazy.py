@@ -14,6 +14,8 @@ from functools import cache, cached_property
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ctibridge import aws
+
 if TYPE_CHECKING:
     from boto3.dynamodb.conditions import Attr as _Attr
     from boto3.dynamodb.conditions import ConditionBase as ConditionBase
@@ -65,9 +67,13 @@ class TypeDeserializer:
         return self._real.deserialize(value)
 
 
-@cache
 def parameters() -> ModuleType:
-    """``aws_lambda_powertools.utilities.parameters`` (get_secret, clear_caches, its exceptions)."""
+    """``aws_lambda_powertools.utilities.parameters`` (get_secret, clear_caches, its exceptions), its
+    Secrets Manager provider on ``ctibridge.aws``'s shared session: Powertools' own would open a second
+    boto3 session and load the service model and endpoint rules again on the first secret read."""
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
+    if "secrets" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=aws.client("secretsmanager"))
     return parameters

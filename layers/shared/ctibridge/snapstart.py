@@ -45,8 +45,9 @@ def _close_http(module_name: str) -> None:
 def forget() -> None:
     """Drop every client, connection pool and cache that holds credentials, secrets or tenant data."""
     aws.reset()
-    if "aws_lambda_powertools.utilities.parameters" in sys.modules:
-        lazy.parameters().clear_caches()  # drops the providers too: their clients hold credentials
+    parameters: Any = sys.modules.get("aws_lambda_powertools.utilities.parameters")
+    if parameters is not None:
+        parameters.clear_caches()  # drops the providers too: their clients hold credentials
     push = sys.modules.get("ctibridge.push")
     if push is not None:
         push._client.cache_clear()
