@@ -13,19 +13,10 @@ from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from ctibridge import snapstart
+from ctibridge import lazy, snapstart
 from ctibridge.auth.api_keys import ApiKeyInvalid, ApiKeyMissing, tenant_for_request
 from ctibridge.click2call import php_answer, service
 from ctibridge.click2call.errors import OutboundRequestNotFound
@@ -59,16 +50,18 @@ class IdempotencyInProgress(Conflict):
 
 
 @lru_cache(maxsize=1)
-def _idempotency() -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
+def _idempotency() -> tuple[Any, Any]:
+    """Powertools' idempotency store and config; loaded (with boto3) only for a request with a key."""
+    idempotency = lazy.idempotency()
     # Records live in the single table under their own partition, expiring with its TTL attribute.
-    store = DynamoDBPersistenceLayer(
+    store = idempotency.DynamoDBPersistenceLayer(
         table_name=get_settings().table_name,
         key_attr="PK",
         sort_key_attr="SK",
         static_pk_value="IDEMPOTENCY#click-to-call",
         expiry_attr="expires_at",
     )
-    config = IdempotencyConfig(
+    config = idempotency.IdempotencyConfig(
         event_key_jmespath="[tenant, key]",
         payload_validation_jmespath="request",
         expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS,
@@ -82,17 +75,19 @@ def _start(tenant: Tenant, request: OutboundCallRequest, source: Source, key: st
         return service.start(tenant, request, source).view()
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise BadRequest("Idempotency-Key is too long.", code="VALIDATION_ERROR", field="Idempotency-Key")
+    idempotency = lazy.idempotency()
     store, config = _idempotency()
+    config.register_lambda_context(app.lambda_context)
 
-    @idempotent_function(data_keyword_argument="call", persistence_store=store, config=config)
+    @idempotency.idempotent_function(data_keyword_argument="call", persistence_store=store, config=config)
     def start_once(call: dict[str, Any]) -> dict[str, Any]:
         return service.start(tenant, request, source).view()
 
     try:
         return start_once(call={"tenant": tenant.tenant_id, "key": key, "request": request.model_dump()})
-    except IdempotencyValidationError:
+    except idempotency.exceptions.IdempotencyValidationError:
         raise IdempotencyKeyReused() from None
-    except IdempotencyAlreadyInProgressError:
+    except idempotency.exceptions.IdempotencyAlreadyInProgressError:
         raise IdempotencyInProgress() from None
 
 
@@ -156,7 +151,6 @@ def click2call_php(customer: str) -> Response[dict[str, Any]]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @log_metrics  # EMF metrics (ctibridge.observability.METRICS), once per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _idempotency()[1].register_lambda_context(context)
     answer = resolve(app, event, context)
     if event.get("routeKey", "").endswith("/click2call.php"):
         return php_answer.as_pbx_answer(answer)

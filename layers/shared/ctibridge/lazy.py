@@ -1,4 +1,5 @@
-"""Heavy dependencies loaded on first use: boto3's DynamoDB helpers and Powertools' parameters.
+"""Heavy dependencies loaded on first use: boto3's DynamoDB helpers, Powertools' parameters and
+idempotency.
 
 Importing any ``boto3.*`` module runs boto3's package first (sessions, botocore, s3transfer: as much as
 the whole ``import boto3``), so a module that imported ``Key`` or ``TypeSerializer`` at the top made
@@ -77,3 +78,12 @@ def parameters() -> ModuleType:
     if "secrets" not in DEFAULT_PROVIDERS:
         DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=aws.client("secretsmanager"))
     return parameters
+
+
+@cache
+def idempotency() -> ModuleType:
+    """``aws_lambda_powertools.utilities.idempotency`` (with ``.exceptions``): its DynamoDB store
+    imports boto3, so click-to-call loads it for a request that carries an idempotency key only."""
+    from aws_lambda_powertools.utilities import idempotency
+
+    return idempotency
