@@ -1,13 +1,20 @@
 # CTI Bridge: the project's verbs. `make dev` runs everything locally; `make test` checks everything.
 SHELL := /bin/bash
-# The Lambda runtime's Python (template.yaml Runtime); .ci/run finds it through pyenv if not on PATH.
-PYTHON ?= python3.13
+# The Lambda runtime's Python (template.yaml Runtime: python3.13). pyenv's shims run python3.13 only when
+# that version is selected, so when the plain name does not run, ask pyenv for the installed 3.13 by path.
+ifndef PYTHON
+PYTHON := $(shell python3.13 -c pass >/dev/null 2>&1 && echo python3.13 || \
+	PYENV_VERSION="$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.|$$)' | tail -n1)" \
+	pyenv which python3.13 2>/dev/null || \
+	ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null | tail -n1 | grep . || \
+	echo python3.13)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test lint format typecheck validate jstest unit integration browser bench soak build deploy clean install publish-webphone
+.PHONY: print-python dev test lint format typecheck validate jstest unit integration browser bench soak build deploy clean install publish-webphone
 
 ## dev: start the local stack (HTTP API, WebSocket API, webphone, moto, demo tenant) on 127.0.0.1
 dev: install
@@ -25,7 +32,9 @@ install: $(VENV)/.installed .venv-checkov/.installed node_modules/.installed web
 	webphone/ctibridge.js webphone/js/embed/cs_voice.js webphone/images/320x240.ogg
 
 $(VENV)/.installed: pyproject.toml layers/shared/requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# a venv made by another Python (the runtime moved from 3.11 to 3.13) is made anew
+	$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || \
+		{ rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	# The layer's pins as constraints: unit tests run against the versions the layer ships.
 	$(BIN)/pip install --quiet -c layers/shared/requirements.txt -e '.[dev]'
@@ -34,7 +43,8 @@ $(VENV)/.installed: pyproject.toml layers/shared/requirements.txt
 # checkov (the deploy rehearsal's scan, tests/deploy/test_checkov.py) in its own venv: its pins (boto3,
 # packaging, networkx) cannot share one with aws-sam-cli and moto.
 .venv-checkov/.installed: tests/deploy/checkov-requirements.txt
-	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || \
+		{ rm -rf .venv-checkov && $(PYTHON) -m venv .venv-checkov; }
 	.venv-checkov/bin/pip install --quiet -r tests/deploy/checkov-requirements.txt
 	touch $@
 
@@ -121,3 +131,7 @@ publish-webphone: install
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# which Python the venv is made with (.ci/run asks)
+print-python:
+	@echo $(PYTHON)
