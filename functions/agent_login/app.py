@@ -17,6 +17,7 @@ from ctibridge import snapstart
 from ctibridge.auth import crm_jwt, sessions
 from ctibridge.auth import login as seed_login
 from ctibridge.auth.api_keys import bearer_token
+from ctibridge.client_address import client_address
 from ctibridge.http_api import APIGatewayHttpResolver
 from ctibridge.http_errors import register_error_handlers, resolve
 from ctibridge.observability import log_metrics, logger
@@ -36,7 +37,8 @@ def login(domain: str) -> dict[str, Any]:
     # The body is parsed here, not by Powertools: the seed's PHP demo posts multipart/form-data.
     event = app.current_event
     token = seed_login.parse_login_token(event.headers, seed_login.request_body(event.raw_event))
-    result = seed_login.login(domain, token, source_ip=event.request_context.http.source_ip)
+    # The agent's address, also behind the webphone's CloudFront host (not the edge's): the throttle's key.
+    result = seed_login.login(domain, token, source_ip=client_address(event.raw_event))
     return {"code": "ok", "user": result.user()}
 
 

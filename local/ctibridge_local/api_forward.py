@@ -5,6 +5,11 @@ A VCC / 3C CRM's server POSTs ``{host}/{domain}/thirdParty/login`` to the host i
 sends these paths of the webphone distribution to the HTTP API origin (template.yaml); here the web
 server forwards them to the local HTTP gateway with httpx, unchanged (method, path, query, headers,
 body), and hands back its answer, CORS headers included (the gateway decides them, as API Gateway does).
+
+As CloudFront does, it adds the viewer's address (``CloudFront-Viewer-Address``, ``ip:port``) and the API
+origin's custom headers (the stack's origin verification value, read from template.yaml): the functions
+then see the caller's address as on AWS (``ctibridge.client_address``), not the web port's own. A caller's
+headers of those names are dropped first.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ API_PATHS = (
     "/click2call.php",
     "/health",
 )
+VIEWER_ADDRESS = "cloudfront-viewer-address"
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Hop-by-hop headers (RFC 9110 §7.6.1) and what httpx re-computes: never copied across the hop.
 _HOP_BY_HOP = {
@@ -42,8 +48,16 @@ _HOP_BY_HOP = {
 class ApiForward:
     """Starlette routes that forward the API paths to ``target`` (the local HTTP gateway's URL)."""
 
-    def __init__(self, target: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        origin_headers: list[tuple[str, str]] | None = None,
+    ) -> None:
         self.target = target.rstrip("/")
+        # CloudFront's OriginCustomHeaders of the API origin (name, value), resolved by the stack.
+        self.origin_headers = list(origin_headers or [])
+        self._added = {VIEWER_ADDRESS} | {name.lower() for name, _ in self.origin_headers}
         self._transport = transport  # tests: an in-process gateway
         self._client: httpx.AsyncClient | None = None
 
@@ -54,11 +68,17 @@ class ApiForward:
         if self._client is None:
             # Created in the server's event loop (the stack runs it in its own thread).
             self._client = httpx.AsyncClient(base_url=self.target, timeout=30.0, transport=self._transport)
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
-        client_ip = request.client.host if request.client else None
-        if client_ip:
-            # CloudFront adds the viewer's address; the gateway's throttling reads its own peer's.
-            headers.append(("x-forwarded-for", client_ip))
+        headers = [
+            (k, v)
+            for k, v in request.headers.items()
+            if k.lower() not in _HOP_BY_HOP and k.lower() not in self._added
+        ]
+        if request.client:
+            # CloudFront's forms: X-Forwarded-For holds the address, CloudFront-Viewer-Address "ip:port"
+            # (IPv6 without brackets); the gateway's sourceIp is this forward's own address, as the edge's.
+            headers.append(("x-forwarded-for", request.client.host))
+            headers.append((VIEWER_ADDRESS, f"{request.client.host}:{request.client.port}"))
+        headers.extend(self.origin_headers)
         # The raw query as the CRM wrote it (a seed 004 CRM's userfield may hold anything).
         query = request.url.query
         answer = await self._client.request(

@@ -8,6 +8,7 @@ from typing import Any
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
+_SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:(.+?):SecretString\}\}")
 
 
 @dataclass
@@ -20,6 +21,8 @@ class LocalNames:
     # rewrites of AWS endpoint URLs to the local servers, applied to every resolved string
     url_rewrites: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     conditions: dict[str, Any] = field(default_factory=dict)  # the template's Conditions section
+    # Secrets Manager secrets the template creates: ARN -> the value generated for this stack
+    secret_values: dict[str, str] = field(default_factory=dict)
 
     def pseudo(self, name: str) -> str | None:
         return {
@@ -39,6 +42,11 @@ class LocalNames:
         if value is None:
             raise KeyError(f"template Ref to {name!r} has no local value")
         return value
+
+    def resolve_dynamic(self, text: str) -> str:
+        """``text`` with its ``{{resolve:secretsmanager:<arn>:SecretString}}`` references replaced, as
+        CloudFormation does at deploy time (only the template's own secrets are known here)."""
+        return _SECRET_REFERENCE.sub(lambda m: self.secret_values[m.group(1)], text)
 
     def get_att(self, name: str, attribute: str) -> str:
         if (name, attribute) not in self.attributes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import boto3
@@ -25,6 +26,7 @@ def create_all(template: Template, names: LocalNames, endpoint_url: str) -> None
     _create_tables(template, names, session.client("dynamodb", endpoint_url=endpoint_url), stage)
     _create_buckets(template, names, session.client("s3", endpoint_url=endpoint_url), stage)
     _create_queues(template, names, session.client("sqs", endpoint_url=endpoint_url), stage)
+    _create_secrets(template, names, session.client("secretsmanager", endpoint_url=endpoint_url), stage)
 
 
 def _create_tables(template: Template, names: LocalNames, dynamodb: Any, stage: str) -> None:
@@ -83,3 +85,12 @@ def _create_queues(template: Template, names: LocalNames, sqs: Any, stage: str) 
         names.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_name}"
         names.attributes[(logical_id, "QueueName")] = queue_name
         names.attributes[(logical_id, "QueueUrl")] = url
+
+
+def _create_secrets(template: Template, names: LocalNames, secretsmanager: Any, stage: str) -> None:
+    # GenerateSecretString: a fresh random value per stack, as Secrets Manager makes at deploy time.
+    for logical_id in template.resources_of_type("AWS::SecretsManager::Secret"):
+        value = secrets.token_urlsafe(36)
+        arn = secretsmanager.create_secret(Name=physical_name(stage, logical_id), SecretString=value)["ARN"]
+        names.refs[logical_id] = arn
+        names.secret_values[arn] = value

@@ -304,6 +304,19 @@ class LocalStack:
         )
 
     # ------------------------------------------------------------------ servers
+    def _api_origin_headers(self) -> list[tuple[str, str]]:
+        """The custom headers CloudFront adds on the HTTP API origin (template.yaml), resolved here as
+        CloudFormation resolves them: the local web port sends the same proof the functions check."""
+        headers: list[tuple[str, str]] = []
+        for distribution in self.template.resources_of_type("AWS::CloudFront::Distribution").values():
+            for origin in distribution["Properties"]["DistributionConfig"].get("Origins", []):
+                if "CustomOriginConfig" not in origin:
+                    continue
+                for header in origin.get("OriginCustomHeaders", []):
+                    value = self.names.resolve_dynamic(str(self.names.resolve(header["HeaderValue"])))
+                    headers.append((header["HeaderName"].lower(), value))
+        return headers
+
     def _web_app(self) -> Starlette:
         async def config(_: Any) -> JSONResponse:
             # The webphone learns where the APIs are from here; on AWS, deploy writes the same file.
@@ -323,7 +336,7 @@ class LocalStack:
                 Route("/config.json", config),
                 Route("/webphone", mycc_webphone),
                 # One host for a CRM (issue 16): the API's paths go on to the HTTP gateway.
-                *api_forward.ApiForward(self.http_url).routes(),
+                *api_forward.ApiForward(self.http_url, origin_headers=self._api_origin_headers()).routes(),
                 *(
                     [Route("/_local/aws-calls", aws_calls.endpoint, methods=["GET", "DELETE"])]
                     if self.config.count_aws_calls

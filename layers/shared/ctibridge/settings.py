@@ -52,6 +52,9 @@ class Settings(BaseModel):
     session_max_lifetime_seconds: int = 12 * 3600  # refreshing cannot extend a login beyond this
     login_max_failures: int = 5  # failed logins per domain+ipphone and window, then 429
     login_failure_window_seconds: int = 300
+    # The per-stack value CloudFront sends the API origin (template OriginVerifySecret): a request that
+    # carries it came through our distribution, so its CloudFront-Viewer-Address is the agent's (client_address).
+    origin_verify_secret_arn: str | None = None
     minted_token_max_ttl_seconds: int = 86400  # POST /v1/tokens upper bound for ttl_seconds
     # --- call events forwarded to the CRM (issue 10)
     delivery_dead_letter_queue_url: str | None = None  # the worker moves events there after the window

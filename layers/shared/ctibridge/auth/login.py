@@ -132,7 +132,8 @@ def parse_login_token(headers: dict[str, str] | None, body: bytes) -> str:
 def login(domain: str, token: str, source_ip: str | None = None) -> LoginResult:
     """Verify a CRM login token for ``domain`` and open a session for its agent.
 
-    ``source_ip``: the caller's address, which failed logins are throttled by (``auth.throttle``).
+    ``source_ip``: the caller's address (``ctibridge.client_address``: the agent's, also behind CloudFront),
+    which failed logins are throttled by (``auth.throttle``).
     """
     settings = get_settings()
     tenant = repository.get_by_domain(domain)
