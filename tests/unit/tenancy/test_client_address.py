@@ -20,8 +20,9 @@ ORIGIN_VALUE = "f7Qk2mZ0originverifyvalue0Hn4sYt8"
 
 @pytest.fixture
 def origin_secret(table: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The stack's OriginVerifySecret in moto (the ``table`` fixture's), its ARN in the function's settings."""
-    arn = boto3.client("secretsmanager").create_secret(Name="origin-verify", SecretString=ORIGIN_VALUE)["ARN"]
+    """The stack's OriginVerifySecret in moto (the ``table`` fixture's), its ARN in the settings."""
+    secrets = boto3.client("secretsmanager")
+    arn = secrets.create_secret(Name="origin-verify", SecretString=ORIGIN_VALUE)["ARN"]
     monkeypatch.setenv("ORIGIN_VERIFY_SECRET_ARN", arn)
     get_settings.cache_clear()
     return str(arn)

@@ -9,9 +9,10 @@ from one address is hopeless.
 The ipphone comes from the token's unverified payload (it is all we know before verifying), so keyed on
 it alone anyone could lock any extension out, window after window: a denial of service on a call
 center's logins. With the source address in the key, bad tokens lock out only the address that sent
-them; the agent logging in from elsewhere is not affected. The address is the agent's also through the
-webphone's CloudFront host (``ctibridge.client_address``), not the edge's. Guessing from many addresses at once is
-bounded by the API's throttling and by the access key's length, which the tenant chooses.
+them; the agent logging in from elsewhere is not affected. The address is the agent's also through
+the webphone's CloudFront host (``ctibridge.client_address``), not the edge's. Guessing from many
+addresses at once is bounded by the API's throttling and by the access key's length, which the tenant
+chooses.
 """
 
 import re
