@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ctibridge import client_address
 from ctibridge_local import api_forward
 from tests.support.aws_calls import CodeBase
 from tests.support.rehearsal import ROOT, Evaluator, code_dir, source_template, translate
@@ -192,6 +193,48 @@ def test_webphone_host_forwards_every_api_route_to_the_http_api(cfn: dict[str, A
     assert not unreachable
     # and `make dev`'s web port forwards the same paths (one host locally too)
     assert {re.sub(r"\{[^}]+\}", "*", p) for p in api_forward.API_PATHS} == set(behaviours)
+
+
+def test_the_api_origin_gets_the_viewer_address_and_a_proof_only_the_login_function_can_check(
+    cfn: dict[str, Any],
+) -> None:
+    # Given the distribution's HTTP API origin and the login function
+    config = cfn["Resources"]["WebphoneDistribution"]["Properties"]["DistributionConfig"]
+    api_origin = next(o for o in config["Origins"] if "HttpApi" in json.dumps(o["DomainName"]))
+    login = cfn["Resources"]["AgentLoginFunction"]
+    # Then CloudFront adds the proof header the code checks, its value the stack's generated secret,
+    # resolved at deploy time (a dynamic reference: never in the template or its outputs)
+    (header,) = api_origin["OriginCustomHeaders"]
+    assert header["HeaderName"].lower() == client_address.ORIGIN_VERIFY_HEADER
+    assert header["HeaderValue"] == {
+        "Fn::Sub": "{{resolve:secretsmanager:${OriginVerifySecret}:SecretString}}"
+    }
+    secret = cfn["Resources"]["OriginVerifySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32
+    assert generated["ExcludePunctuation"] is True
+    assert "OriginVerifySecret" not in json.dumps(cfn.get("Outputs", {}))
+    # and the API behaviours' origin request policy is the managed one that adds CloudFront-Viewer-Address
+    # without the viewer's Host (AllViewerAndCloudFrontHeaders-2022-06 would send it: API Gateway answers 403)
+    for behaviour in config["CacheBehaviors"]:
+        if behaviour["TargetOriginId"] == api_origin["Id"]:
+            assert behaviour["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
+    # and the login function is told where the value is, and may read exactly that secret
+    assert login["Properties"]["Environment"]["Variables"]["ORIGIN_VERIFY_SECRET_ARN"] == {
+        "Ref": "OriginVerifySecret"
+    }
+    granted = [
+        r
+        for s in _statements(_role(cfn, login))
+        if "secretsmanager:GetSecretValue" in _as_list(s["Action"])
+        for r in _as_list(s["Resource"])
+    ]
+    assert {"Ref": "OriginVerifySecret"} in granted
+    # and no other function may read it
+    for name in FUNCTIONS:
+        if name != "AgentLoginFunction":
+            assert "OriginVerifySecret" not in json.dumps(_role(cfn, cfn["Resources"][name])), name
 
 
 def test_alarm_topic_key_lets_cloudwatch_publish(cfn: dict[str, Any]) -> None:
