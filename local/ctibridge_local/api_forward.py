@@ -75,7 +75,8 @@ class ApiForward:
         ]
         if request.client:
             # CloudFront's forms: X-Forwarded-For holds the address, CloudFront-Viewer-Address "ip:port"
-            # (IPv6 without brackets); the gateway's sourceIp is this forward's own address, as the edge's.
+            # (IPv6 without brackets); the gateway's sourceIp is this forward's own address, as the edge's
+            # is behind CloudFront (the servers ignore X-Forwarded-For, as API Gateway does).
             headers.append(("x-forwarded-for", request.client.host))
             headers.append((VIEWER_ADDRESS, f"{request.client.host}:{request.client.port}"))
         headers.extend(self.origin_headers)

@@ -375,6 +375,10 @@ class LocalStack:
             ws_max_size=ws_gateway.MAX_MESSAGE_BYTES * 2,
             # API Gateway sends no server banner; neither do we (the security tests check headers).
             server_header=False,
+            # API Gateway's sourceIp is the TCP peer, whatever X-Forwarded-For says: behind the web port's
+            # forward it is the forward's own address, as behind CloudFront it is the edge's (the functions
+            # find the viewer's with ctibridge.client_address). uvicorn would trust loopback's header.
+            proxy_headers=False,
             # Open WebSocket clients (webphone tabs) are closed, not waited for, when the stack stops.
             timeout_graceful_shutdown=1,
         )
