@@ -29,14 +29,23 @@ async def _echo(request: Request) -> JSONResponse:
     )
 
 
-def _web_port(method: str, url: str, **kwargs: Any) -> httpx.Response:
+def _web_port(
+    method: str,
+    url: str,
+    *,
+    peer: tuple[str, int] = ("203.0.113.9", 5000),
+    origin_headers: list[tuple[str, str]] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
     """One request to a web port whose forward reaches an in-process gateway (both over ASGI)."""
     gateway = Starlette(routes=[Route("/{path:path}", _echo, methods=["GET", "POST", "OPTIONS"])])
-    forward = ApiForward("http://gateway.local", transport=httpx.ASGITransport(app=gateway))
+    forward = ApiForward(
+        "http://gateway.local", transport=httpx.ASGITransport(app=gateway), origin_headers=origin_headers
+    )
     web = Starlette(routes=forward.routes())
 
     async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=web, client=("203.0.113.9", 5000))
+        transport = httpx.ASGITransport(app=web, client=peer)
         async with httpx.AsyncClient(transport=transport, base_url="http://web.local") as client:
             answer = await client.request(method, url, **kwargs)
         await forward.close()
@@ -77,3 +86,17 @@ def test_only_the_api_paths_are_forwarded() -> None:
         assert _web_port("GET", path).status_code == 207, path
     for path in ("/js/embed/cs_voice.js", "/index.html", "/thirdParty/login"):
         assert _web_port("GET", path).status_code == 404, path
+
+
+def test_the_viewer_address_and_the_origin_value_are_added_as_cloudfront_does() -> None:
+    # Given a forward configured with the API origin's custom header (the stack's origin value)
+    proof = [("x-ctibridge-origin-verify", "stack-value")]
+    # When a caller sends its own values of those headers
+    forged = {"cloudfront-viewer-address": "192.0.2.1:1", "X-Ctibridge-Origin-Verify": "guessed"}
+    got = _web_port("GET", "/health", origin_headers=proof, headers=forged).json()["headers"]
+    # Then the gateway gets the caller's real address, in CloudFront's "ip:port", and the stack's value only
+    assert got["cloudfront-viewer-address"] == "203.0.113.9:5000"
+    assert got["x-ctibridge-origin-verify"] == "stack-value"
+    # and an IPv6 viewer is written without brackets, the port after the last colon (as CloudFront does)
+    ipv6 = _web_port("GET", "/health", peer=("2001:db8::7", 443), origin_headers=proof).json()["headers"]
+    assert ipv6["cloudfront-viewer-address"] == "2001:db8::7:443"
