@@ -84,4 +84,4 @@ def client_address(event: Mapping[str, Any]) -> str | None:
     viewer = headers.get(VIEWER_ADDRESS_HEADER)
     if viewer and came_through_cloudfront(headers):
         return viewer_ip(viewer) or source_ip
-    return source_ip  # type: ignore[no-any-return]
+    return source_ip
