@@ -18,9 +18,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
+from ctibridge import lazy
 from ctibridge.observability import logger
 from ctibridge.settings import get_settings
 
@@ -56,12 +54,14 @@ def _origin_verify_value() -> str | None:
     settings = get_settings()
     if not settings.origin_verify_secret_arn:
         return None
+    # Loaded only for a request that carries CloudFront's header (lazy: the login's cold start).
+    parameters = lazy.parameters()
     try:
         # Cached like the tenants' secrets: a stream of forged headers costs one read per TTL.
         value = parameters.get_secret(
             settings.origin_verify_secret_arn, max_age=settings.secrets_cache_ttl_seconds
         )
-    except GetParameterError:
+    except parameters.GetParameterError:
         # Never fails the request: without the value every request is treated as a direct one.
         logger.warning("The origin verification secret cannot be read; using API Gateway's sourceIp.")
         return None
