@@ -28,6 +28,8 @@ from tests.support.local_stack import RunningStack, start_stack
 
 CUSTOMER_PHONE = "0904824242"
 CUSTOMER_PHONE_SHOWN = "0904 824 242"  # as the page writes a Vietnamese mobile number (4-3-3)
+# totalAudioEnergy gained over a 1.5 s window that counts as hearing nothing (the tones give ~0.05-0.5)
+SILENCE = 0.001
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +240,9 @@ def test_click_to_call_reaches_a_customer_who_answers_and_a_busy_one(
     assert phone.errors == [], phone.console
 
 
-def test_agent_calls_agent_and_both_hear_each_other(agent: Callable[[str], Phone]) -> None:
+def test_agent_calls_agent_both_hear_each_other_and_hold_and_mute_stop_the_media(
+    agent: Callable[[str], Phone],
+) -> None:
     # Given agents 101 and 102, each in a tab of their own
     alice, bob = agent("101").page, agent("102").page
     # When 101 dials 102's extension, and 102 answers
@@ -254,6 +258,30 @@ def test_agent_calls_agent_and_both_hear_each_other(agent: Callable[[str], Phone
         heard = _inbound_over(page, 1.5)
         assert heard["packets"] > 40, heard
         assert heard["energy"] > 0.01, heard
+    # When 101 mutes: 102 hears nothing from 101, and 101 still hears 102
+    alice.click("#mute")
+    expect(alice.locator("#mute")).to_have_attribute("aria-pressed", "true")
+    time.sleep(0.5)
+    assert _inbound_over(bob, 1.5)["energy"] < SILENCE, "102 still hears 101 while 101 is muted"
+    assert _inbound_over(alice, 1.5)["energy"] > 0.01, "101 stopped hearing 102 while muted"
+    alice.click("#mute")
+    expect(alice.locator("#mute")).to_have_attribute("aria-pressed", "false")
+    time.sleep(0.5)
+    assert _inbound_over(bob, 1.5)["energy"] > 0.01, "102 does not hear 101 after unmute"
+    # When 101 puts the call on hold: the media stops both ways (each side, measured where it arrives)
+    alice.click("#hold")
+    expect(alice.locator("#hold")).to_have_attribute("aria-pressed", "true", timeout=10_000)
+    time.sleep(0.5)
+    for page, who in ((alice, "101"), (bob, "102")):
+        held = _inbound_over(page, 1.5)
+        assert held["energy"] < SILENCE, f"{who} still hears the other side on hold: {held}"
+    # And resuming brings it back both ways
+    alice.click("#hold")
+    expect(alice.locator("#hold")).to_have_attribute("aria-pressed", "false", timeout=10_000)
+    time.sleep(0.5)
+    for page in (alice, bob):
+        resumed = _inbound_over(page, 1.5)
+        assert resumed["energy"] > 0.01, resumed
     alice.click("#hangup")
     expect(bob.locator("#app")).not_to_have_attribute("data-call-state", "in_call", timeout=10_000)
 
