@@ -243,6 +243,10 @@ class PbxSimulator:
                 "websocket_url": self.sip.ws_url,
                 "udp": f"{self.sip.host}:{self.sip.udp_port}",
                 "domain": self.sip.domain,
+                "busy_phone": {
+                    "address": self.sip.busy_address,
+                    "rejected": len(self.sip.busy.rejected) if self.sip.busy else 0,
+                },
             }
         )
 

@@ -195,6 +195,36 @@ def _download(url: str) -> Path:
     return path
 
 
+def test_the_customer_hangs_up_first_after_talk_seconds(
+    stack: RunningStack, agent: Callable[[str], Phone]
+) -> None:
+    # Given agent 101's webphone, and a customer who will hang up 6 s after the answer
+    page = agent("101").page
+    talk = 6
+    call = BackgroundCall(stack, ring_timeout=30, talk_seconds=talk)
+    expect(page.locator("#answer")).to_be_visible(timeout=15_000)
+    # When the agent answers (after a ring of about a second, so duration and billsec differ)
+    time.sleep(1.5)
+    page.click("#answer")
+    expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
+    _wait_for_stats(page, lambda s: _received(s) > 25)
+    # Then, without the agent doing anything, the customer's BYE ends the call in the page
+    expect(page.locator("#app")).to_have_attribute("data-call-state", "ended", timeout=(talk + 10) * 1000)
+    result = call.wait()
+    # And the PBX's call log says who hung up and when: billsec is the talk time, duration adds the ring
+    assert result.media is not None, result.as_dict()
+    assert result.media["state"] == "ended", result.as_dict()
+    log = result.deliveries[-1]
+    assert (log.kind, log.status, log.fields["status"]) == ("call_answered", 200, "ANSWERED"), (
+        result.as_dict()
+    )
+    assert talk - 1 <= log.fields["billsec"] <= talk + 1, log.fields
+    assert log.fields["duration"] >= log.fields["billsec"] + 1, log.fields
+    # And the recording is what the customer heard from the agent: not silent
+    assert result.recording, result.as_dict()
+    assert sounds.rms(_download(result.recording)) > 0.01, "the customer heard silence from the agent"
+
+
 def test_a_wrong_sip_password_does_not_register(open_phone: Callable[[], Phone]) -> None:
     # Given the page gets agent 101's settings with a password that is not the tenant's
     phone = open_phone()
@@ -232,12 +262,24 @@ def test_click_to_call_reaches_a_customer_who_answers_and_a_busy_one(
     assert heard["energy"] > 0.01, heard
     page.click("#hangup")
     expect(page.locator("#app")).not_to_have_attribute("data-call-state", "in_call", timeout=10_000)
-    # When the agent dials a busy number (the SIP server answers 486 Busy Here)
+    # When the agent dials a busy number: Kamailio sends it to the busy customer's phone (baresip)
+    busy_before = _busy_phone(stack)
     page.fill("#dial-input", "0486123456")
     page.click("#call-button")
     # Then the seed's IPCC_NOT_CONNECT_CUSTOMER/486 error is shown in plain words
     expect(page.locator("#call-error")).to_have_text("The customer is busy.", timeout=15_000)
     assert phone.errors == [], phone.console
+    # And the 486 came from that phone: it saw the INVITE, and Kamailio relayed its answer
+    busy_after = _busy_phone(stack)
+    assert busy_after["rejected"] == busy_before["rejected"] + 1, (busy_before, busy_after)
+    kamailio = (stack.log_path.parent / "sip" / "kamailio.log").read_text(errors="replace")
+    replies = [line for line in kamailio.splitlines() if "reply 486 " in line]
+    assert any(f"from {busy_after['address']} " in line for line in replies), replies
+
+
+def _busy_phone(stack: RunningStack) -> dict[str, Any]:
+    busy: dict[str, Any] = httpx.get(f"{stack.pbx_url}/sip", timeout=5).json()["busy_phone"]
+    return busy
 
 
 def test_agent_calls_agent_both_hear_each_other_and_hold_and_mute_stop_the_media(

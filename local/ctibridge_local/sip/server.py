@@ -8,19 +8,21 @@ SIP passwords into a private temporary directory, starts the three processes and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctibridge_local.sip.baresip import MODULES_DIR as BARESIP_MODULES
-from ctibridge_local.sip.baresip import Baresip
+from ctibridge_local.sip.baresip import Baresip, CallEvent
 from ctibridge_local.sip.sounds import customer_voice
 
 HERE = Path(__file__).resolve().parent
@@ -111,8 +113,10 @@ class SipServer:
     ws_port: int = 0
     ng_port: int = 0
     customers_port: int = 0
+    busy_port: int = 0
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     customers: Baresip | None = None
+    busy: BusyPhone | None = None
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # e.g. end the customers' calls
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -123,6 +127,11 @@ class SipServer:
     @property
     def domain(self) -> str:
         return self.host
+
+    @property
+    def busy_address(self) -> str:
+        """Where the busy customer's phone listens (the 486 comes from there)."""
+        return f"{self.host}:{self.busy_port}"
 
     @property
     def outbound(self) -> str:
@@ -139,6 +148,7 @@ class SipServer:
         self.ws_port = self.ws_port or free_port(self.host)
         self.ng_port = self.ng_port or free_port(self.host, socket.SOCK_DGRAM)
         self.customers_port = self.customers_port or free_baresip_port(self.host)
+        self.busy_port = self.busy_port or free_baresip_port(self.host)
         try:
             self._start_rtpengine(timeout)
             self._start_kamailio(timeout)
@@ -153,6 +163,19 @@ class SipServer:
                 outbound=self.outbound,
                 source_wav=customer_voice(self.workdir / "sounds"),
                 auto_answer=True,
+            ).start()
+            self.busy = BusyPhone(
+                Baresip(
+                    _need("baresip"),
+                    self.workdir / "busy",
+                    host=self.host,
+                    sip_port=self.busy_port,
+                    ctrl_port=free_port(self.host),
+                    rtp_ports=rtp_port_range(20),
+                    user="busy",
+                    outbound=self.outbound,
+                    source_wav=customer_voice(self.workdir / "sounds"),
+                )
             ).start()
         except BaseException:
             self.stop()
@@ -213,6 +236,7 @@ class SipServer:
             .replace("__WS_PORT__", str(self.ws_port))
             .replace("__NG_PORT__", str(self.ng_port))
             .replace("__CUSTOMERS_PORT__", str(self.customers_port))
+            .replace("__BUSY_PORT__", str(self.busy_port))
             .replace("__MODULES__", str(modules))
             .replace("__AGENTS__", agents)
             .replace("__PASSWORDS__", passwords or "\treturn;")
@@ -249,6 +273,9 @@ class SipServer:
         if self.customers is not None:
             self.customers.stop()
             self.customers = None
+        if self.busy is not None:
+            self.busy.stop()
+            self.busy = None
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
@@ -262,6 +289,41 @@ class SipServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+class BusyPhone:
+    """A customer whose line is busy: a baresip that rejects every incoming call. Hanging up a call
+    that rings and was not answered makes baresip 1.0 answer the INVITE 486 Busy Here, so the 486 the
+    webphone gets comes from a real user agent, through Kamailio, like a PBX's busy customer."""
+
+    def __init__(self, phone: Baresip) -> None:
+        self.phone = phone
+        self.rejected: list[CallEvent] = []  # the incoming calls it turned away (CALL_INCOMING events)
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._reject, name="baresip-busy", daemon=True)
+
+    def start(self) -> BusyPhone:
+        self.phone.start()
+        self._watcher.start()
+        return self
+
+    def _reject(self) -> None:
+        seen = 0
+        while not self._stopping.is_set():
+            incoming = self.phone.wait_for("CALL_INCOMING", 0.2, since=seen)
+            if incoming is None:
+                continue
+            seen = self.phone.events.index(incoming) + 1
+            self.rejected.append(incoming)
+            # Not from the reader thread: it is the one that reads ctrl_tcp's answer to the command.
+            with contextlib.suppress(OSError, TimeoutError):
+                self.phone.hangup()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher.is_alive():
+            self._watcher.join(timeout=2)
+        self.phone.stop()
 
 
 def _need(name: str) -> str:
