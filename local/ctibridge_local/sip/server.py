@@ -1,5 +1,6 @@
 """The local stack's SIP side: Kamailio (registrar + proxy, SIP over WebSocket for the webphone),
-rtpengine (WebRTC ⇄ plain RTP media) and the simulated customers' phone (baresip), on free loopback ports.
+rtpengine (WebRTC ⇄ plain RTP media), the simulated customers' phone (baresip, answers) and the busy
+customer's phone (baresip, rejects every call: 486), on free loopback ports.
 
 :func:`missing_programs` says what to install when a program is absent (the rest of the stack runs
 without a SIP side). :class:`SipServer` writes the configuration files from the tenant's agents and
@@ -293,7 +294,7 @@ class SipServer:
 
 class BusyPhone:
     """A customer whose line is busy: a baresip that rejects every incoming call. Hanging up a call
-    that rings and was not answered makes baresip 1.0 answer the INVITE 486 Busy Here, so the 486 the
+    that rings and was not answered makes baresip 1.0 answer the INVITE ``486 Rejected``, so the 486 the
     webphone gets comes from a real user agent, through Kamailio, like a PBX's busy customer."""
 
     def __init__(self, phone: Baresip) -> None:
