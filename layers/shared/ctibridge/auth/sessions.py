@@ -24,12 +24,13 @@ import secrets
 import time
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
+
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from ctibridge import aws, keys
 from ctibridge.errors import Unauthorized
+from ctibridge.lazy import TypeSerializer
 from ctibridge.settings import get_settings
 from ctibridge.tenants import repository
 from ctibridge.tenants.models import Agent, Tenant
