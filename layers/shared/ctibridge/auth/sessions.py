@@ -24,7 +24,6 @@ import secrets
 import time
 from typing import Any
 
-
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 

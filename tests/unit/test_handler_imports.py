@@ -1,0 +1,52 @@
+"""What a handler's import loads, in a fresh interpreter: never boto3.
+
+``import boto3`` is the cold-start yardstick (bench/cold_start: a handler import <= 1.3x it), so a
+handler that pulls boto3 in at import has already spent the whole budget before its own code. One
+top-level ``from boto3.dynamodb.types import ...`` anywhere in the layer does it (it runs boto3's
+package: sessions, botocore's loaders, s3transfer); ``ctibridge.lazy`` and ``ctibridge.aws`` are the
+seams that load it on first use. This checks the module graph, not a time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "app.py").is_file())
+
+CHILD = """
+import json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+import app
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("boto3", "s3transfer"))))
+"""
+
+
+def _boto3_modules_after_import(path: list[str]) -> list[str]:
+    """A fresh interpreter with ``path`` first imports ``app``: the boto3 modules it then holds."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_importing_the_handler_does_not_import_boto3(function: str) -> None:
+    path = [str(ROOT / "functions" / function), str(ROOT / "layers" / "shared")]
+    assert _boto3_modules_after_import(path) == []
+
+
+def test_the_check_sees_a_module_that_imports_boto3_at_the_top(tmp_path: Path) -> None:
+    # The same child, on a handler that does what auth.sessions once did: the check must catch it.
+    (tmp_path / "app.py").write_text("from boto3.dynamodb.types import TypeSerializer\n")
+    assert "boto3" in _boto3_modules_after_import([str(tmp_path)])
