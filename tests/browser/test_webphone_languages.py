@@ -71,9 +71,17 @@ def _expect_idle_words(page: Page, language: str) -> None:
     words = WORDS[language]
     expect(page.locator("html")).to_have_attribute("lang", language)
     expect(page.locator("#bridge-status")).to_have_text(words["bridge"])
+    # The toggle says what its state is; that state may still change (the bridge's first state arrives
+    # after the page is shown), so wait for the two to agree rather than read the state once.
     toggle = page.locator("#ready-toggle")
-    ready = toggle.get_attribute("aria-pressed") == "true"
-    expect(toggle).to_have_text(words["ready" if ready else "not_ready"])
+    deadline = time.monotonic() + 10
+    while True:
+        pressed = toggle.get_attribute("aria-pressed") == "true"
+        shown = " ".join(toggle.inner_text().split())
+        if shown == words["ready" if pressed else "not_ready"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert shown == words["ready" if pressed else "not_ready"], (pressed, shown)
     expect(page.locator("[role=tab]")).to_have_text(words["tabs"])
     expect(page.locator("#agent-ext")).to_have_text(words["ext"])
     expect(page.locator("#call-button")).to_have_text(words["call"])
