@@ -189,6 +189,8 @@ class Phone:
         expect(self.page.locator("#phone-view")).to_be_visible(timeout=15_000)
         # By state, not words: the page may be in Vietnamese or English.
         expect(self.page.locator("#bridge-status")).to_have_attribute("data-state", "on", timeout=15_000)
+        # and for the bridge's first word on the agent's status (the Ready toggle shows it from then on)
+        expect(self.page.locator("#ready-toggle")).to_have_attribute("data-state", re.compile("^(on|off)$"))
         if sip:
             expect(self.page.locator("#sip-status")).to_have_attribute("data-state", "on", timeout=15_000)
         return self

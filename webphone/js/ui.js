@@ -228,6 +228,9 @@ export function createUI(doc = document) {
   };
 
   ui.setReady = (ready) => {
+    // data-state appears with the bridge's first word on the agent's status (until then the button only
+    // shows the page's default), like the bridge and SIP badges' states
+    el.ready.dataset.state = ready ? "on" : "off";
     el.ready.setAttribute("aria-pressed", String(Boolean(ready)));
     setText(el.ready, msg(ready ? "ready.on" : "ready.off"));
   };
