@@ -85,7 +85,9 @@ def forbidden_reason(address: IPAddress) -> str | None:
         if embedded is None and address in _NAT64:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
-            return forbidden_reason(embedded)
+            # The embedded host decides, and the IPv6 form must itself be global: Python 3.13 counts the
+            # deprecated 6to4 (2002::/16) and Teredo (2001::/32) prefixes as not globally reachable.
+            return forbidden_reason(embedded) or (None if address.is_global else "not-global")
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:  # 169.254.0.0/16 holds the cloud metadata services
