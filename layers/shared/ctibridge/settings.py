@@ -43,7 +43,7 @@ class Settings(BaseModel):
     # callout prefixes, allowed origins, CRM endpoints at enqueue) is seen. README "Changes take effect".
     tenant_cache_ttl_seconds: int = 5
     # Powertools parameters cache of the tenants' secrets; a request that finds what it needs missing or
-    # wrong in the cached copy re-reads once (tenants.secrets.get_secrets_for), so rotations and new
+    # wrong in the cached copy re-reads once (tenants.secrets.reread_secrets), so rotations and new
     # endpoints work at once; this TTL only bounds how long a replaced value still works.
     secrets_cache_ttl_seconds: int = 300
     jwt_leeway_seconds: int = 30  # clock skew tolerated between the CRM and us

@@ -1,4 +1,4 @@
-"""A cached secret lacking what a request needs is re-read once (``tenants.secrets.get_secrets_for``)."""
+"""A cached secret lacking what a request needs is re-read once (``tenants.secrets.reread_secrets``)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ def _pbx(value: Any) -> str:
     return str(value.pbx_secret.get_secret_value())
 
 
-def test_a_cached_copy_that_satisfies_is_answered_without_a_read(demo: TenantAdmin) -> None:
+def test_a_cached_copy_is_answered_without_a_read_until_a_request_asks_again(demo: TenantAdmin) -> None:
     # Given the secrets cached, then changed
     cached = secrets.get_secrets("demo")
     _rotate(demo, "second")
-    # When a request is satisfied by the cached copy, Then it gets the cached copy
-    assert _pbx(secrets.get_secrets_for("demo", lambda s: True)) == _pbx(cached)
+    # When a request is satisfied by the cached copy (it asks nothing more), Then it gets the cached copy
+    assert _pbx(secrets.get_secrets("demo")) == _pbx(cached)
 
 
 def test_a_cached_copy_that_does_not_satisfy_is_read_again_once(demo: TenantAdmin) -> None:
@@ -32,18 +32,18 @@ def test_a_cached_copy_that_does_not_satisfy_is_read_again_once(demo: TenantAdmi
     secrets.get_secrets("demo")
     _rotate(demo, "second")
     # When a request finds the cached copy lacking, Then it gets the new value, which is now cached
-    assert _pbx(secrets.get_secrets_for("demo", lambda s: _pbx(s) == "second")) == "second"
+    assert _pbx(secrets.reread_secrets("demo")) == "second"
     assert _pbx(secrets.get_secrets("demo")) == "second"
 
 
 def test_forced_rereads_are_limited_to_one_a_second_per_tenant(demo: TenantAdmin) -> None:
     # Given one forced re-read just done
-    secrets.get_secrets_for("demo", lambda s: False)
+    secrets.reread_secrets("demo")
     _rotate(demo, "third")
     # When another request, within the second, finds the copy lacking (a wrong PBX secret, say)
-    again = secrets.get_secrets_for("demo", lambda s: False)
+    again = secrets.reread_secrets("demo")
     # Then it is answered the cached copy: no second read to Secrets Manager
     assert _pbx(again) != "third"
     # And once the interval has passed, a re-read happens again
     secrets.forget_rereads()
-    assert _pbx(secrets.get_secrets_for("demo", lambda s: False)) == "third"
+    assert _pbx(secrets.reread_secrets("demo")) == "third"

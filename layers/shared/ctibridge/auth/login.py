@@ -32,7 +32,7 @@ from ctibridge.observability import logger
 from ctibridge.settings import get_settings
 from ctibridge.tenants import repository
 from ctibridge.tenants.models import Agent, Tenant
-from ctibridge.tenants.secrets import get_secrets, get_secrets_for
+from ctibridge.tenants.secrets import get_secrets, reread_secrets
 
 
 class TokenMissing(BadRequest):
@@ -161,7 +161,7 @@ def login(domain: str, token: str, source_ip: str | None = None) -> LoginResult:
             claims = verify(access_key)
         except TokenInvalid:
             # The key may have been rotated since it was cached: re-read it once (rate-limited).
-            fresh = get_secrets_for(tenant.tenant_id, lambda _: False).jwt_access_key.get_secret_value()
+            fresh = reread_secrets(tenant.tenant_id).jwt_access_key.get_secret_value()
             if fresh == access_key:
                 raise
             claims = verify(fresh)

@@ -12,7 +12,7 @@ from ctibridge.errors import BadRequest, IpphoneNotFound
 from ctibridge.settings import get_settings
 from ctibridge.tenants import repository
 from ctibridge.tenants.models import Tenant
-from ctibridge.tenants.secrets import get_secrets_for
+from ctibridge.tenants.secrets import reread_secrets
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def mint_login_token(tenant: Tenant, ipphone: str, ttl_seconds: int) -> MintedTo
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=ttl_seconds)
     # Re-read (at most once a second per tenant): a token signed with a key rotated since it was
     # cached would be refused by the login, which checks the current key.
-    access_key = get_secrets_for(tenant.tenant_id, lambda _: False).jwt_access_key.get_secret_value()
+    access_key = reread_secrets(tenant.tenant_id).jwt_access_key.get_secret_value()
     token = crm_jwt.mint(access_key, ipphone, expires_at=expires_at, zone=tenant.zone)
     return MintedToken(
         token=token, expired=crm_jwt.format_expired(expires_at, tenant.zone), expires_at=expires_at

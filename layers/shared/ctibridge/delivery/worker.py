@@ -60,7 +60,7 @@ from ctibridge.outbound_guard import Resolver, system_resolver
 from ctibridge.settings import Settings, get_settings
 from ctibridge.tenants import repository as tenants
 from ctibridge.tenants.models import Tenant, TenantSecrets
-from ctibridge.tenants.secrets import get_secrets, get_secrets_for
+from ctibridge.tenants.secrets import get_secrets, reread_secrets
 
 USER_AGENT = "CTIBridge-Webhooks/1"
 LEASE_SECONDS = 120  # longer than one message can take (3 URLs x (connect + read)), shorter than a retry
@@ -306,9 +306,7 @@ class Deliverer:
         self.get_tenant_secrets = get_tenant_secrets
         # A cached copy that lacks the endpoint's secret (an endpoint added after it was cached) is
         # re-read once before the delivery fails.
-        self.reread_tenant_secrets = reread_tenant_secrets or (
-            lambda tenant_id: get_secrets_for(tenant_id, lambda _: False)
-        )
+        self.reread_tenant_secrets = reread_tenant_secrets or reread_secrets
 
     @staticmethod
     def _endpoint(tenant: Tenant | None, endpoint_id: str) -> CrmEndpoint | None:

@@ -2,17 +2,15 @@
 
 Lambdas read through Powertools parameters (``get_secrets``), cached in the process for
 ``SECRETS_CACHE_TTL_SECONDS``. A request whose cached copy lacks what it needs (a new endpoint's signing
-secret, a rotated JWT key or PBX secret) asks ``get_secrets_for`` with a test of what it needs: the
-secret is then re-read once, uncached, before the request fails, so a CLI write works at the next
-request. Those re-reads are limited to one per tenant per ``FORCED_REREAD_INTERVAL_SECONDS`` in a
-process, so a stream of wrong credentials cannot turn into a stream of Secrets Manager calls.
-Operators write through ``SecretStore`` (the CLI), uncached.
+secret, a rotated JWT key or PBX secret) calls ``reread_secrets``: the secret is then read once, uncached,
+before the request fails, so a CLI write works at the next request. Those re-reads are limited to one per
+tenant per ``FORCED_REREAD_INTERVAL_SECONDS`` in a process, so a stream of wrong credentials cannot turn
+into a stream of Secrets Manager calls. Operators write through ``SecretStore`` (the CLI), uncached.
 """
 
 import json
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -67,20 +65,17 @@ def get_secrets(tenant_id: str, *, fresh: bool = False) -> TenantSecrets:
     return _parse(document, tenant_id)
 
 
-def get_secrets_for(tenant_id: str, satisfies: Callable[[TenantSecrets], bool]) -> TenantSecrets:
-    """The tenant's secrets, re-read once if the cached copy does not ``satisfy`` the request.
+def reread_secrets(tenant_id: str) -> TenantSecrets:
+    """The tenant's secrets read now, for a request the cached copy failed (a wrong PBX secret or JWT key,
+    a missing endpoint secret): a rotation or a CLI write works at its first request.
 
-    Answers the re-read copy (or the cached one when a re-read was done for this tenant less than
-    ``FORCED_REREAD_INTERVAL_SECONDS`` ago); the caller then fails as it would have if it still does
-    not satisfy.
+    At most one such read per tenant per ``FORCED_REREAD_INTERVAL_SECONDS``; within it, the cached copy
+    (the caller then fails as it would have).
     """
-    cached = get_secrets(tenant_id)
-    if satisfies(cached):
-        return cached
     now = time.monotonic()
     with _forced_lock:
         if now - _forced_at.get(tenant_id, -FORCED_REREAD_INTERVAL_SECONDS) < FORCED_REREAD_INTERVAL_SECONDS:
-            return cached
+            return get_secrets(tenant_id)
         _forced_at[tenant_id] = now
     return get_secrets(tenant_id, fresh=True)
 

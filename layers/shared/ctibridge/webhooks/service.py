@@ -40,7 +40,7 @@ from ctibridge.realtime import call_state_jobs
 from ctibridge.realtime.call_events import CallEventKind, SentPopup, send_popup
 from ctibridge.recordings import jobs
 from ctibridge.tenants.repository import get_by_customer
-from ctibridge.tenants.secrets import get_secrets, get_secrets_for
+from ctibridge.tenants.secrets import get_secrets, reread_secrets
 from ctibridge.webhooks import auth
 from ctibridge.webhooks.models import collect_params, parse_event
 
@@ -107,7 +107,7 @@ def _handle(kind: EventKind, customer: str, event: Mapping[str, Any]) -> Webhook
         if not presented:
             raise
         # A rotated PBX secret works at its first webhook: re-read once (at most once a second).
-        auth.verify(presented, get_secrets_for(tenant.tenant_id, lambda _: False).pbx_secret)
+        auth.verify(presented, reread_secrets(tenant.tenant_id).pbx_secret)
     if not tenant.is_active():
         raise TenantExpired()
     if request.body_error is not None:
