@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ctibridge_local.sip.server import free_udp_and_tcp_port
 from tests.support.ports import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -38,14 +39,8 @@ def need(binary: str, package: str) -> str:
 
 
 def free_udp_port() -> int:
-    while True:
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind((HOST, port))
-            except OSError:
-                continue
-            return port
+    """A port free for UDP and TCP on loopback (SIP listens on both)."""
+    return free_udp_and_tcp_port(HOST)
 
 
 def _modules_dir() -> Path:
