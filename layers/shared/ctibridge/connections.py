@@ -18,10 +18,11 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ctibridge import aws, keys
 from ctibridge.lazy import TypeDeserializer, TypeSerializer
+from ctibridge.model import Model
 from ctibridge.settings import get_settings
 
 # API Gateway's maximum connection duration is 2 hours (hard limit), plus a margin for clock skew.
@@ -31,7 +32,7 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-class Connection(BaseModel):
+class Connection(Model):
     """One open tab of an agent."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

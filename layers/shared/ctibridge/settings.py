@@ -6,13 +6,15 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from ctibridge.model import Model
 
 # Values given by a process that is not a function (see ``overridden``); empty in every Lambda.
 _overrides: dict[str, Any] = {}
 
 
-class Settings(BaseModel):
+class Settings(Model):
     """Every setting a function may need; each function's template entry sets the ones it uses.
 
     Plain pydantic over ``os.environ`` rather than pydantic-settings: the latter costs ~300 ms of

@@ -25,11 +25,12 @@ import time
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ctibridge import aws, keys
 from ctibridge.errors import Unauthorized
 from ctibridge.lazy import TypeSerializer
+from ctibridge.model import Model
 from ctibridge.settings import get_settings
 from ctibridge.tenants import repository
 from ctibridge.tenants.models import Agent, Tenant
@@ -56,7 +57,7 @@ class SessionRevoked(Unauthorized):
     message = "The session was revoked; log in again."
 
 
-class Session(BaseModel):
+class Session(Model):
     """A live session, as ``verify`` answers it."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

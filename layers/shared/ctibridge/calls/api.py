@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel
-
 from ctibridge.calls.models import CallRecord, RecordingState
 from ctibridge.calls.query import CallQuery, parse_time_bound
 from ctibridge.calls.repository import CallRepository
@@ -18,6 +16,7 @@ from ctibridge.calls.repository import repository as call_repository
 from ctibridge.click2call import repository as click2call_requests
 from ctibridge.click2call.models import request_id_from_userfield
 from ctibridge.errors import NotFound
+from ctibridge.model import Model
 from ctibridge.recordings import store
 from ctibridge.settings import get_settings
 from ctibridge.tenants.models import Tenant
@@ -28,7 +27,7 @@ class CallNotFound(NotFound):
     message = "No such call."
 
 
-class RecordingView(BaseModel):
+class RecordingView(Model):
     state: RecordingState
     size: int | None = None
     sha256: str | None = None
@@ -39,7 +38,7 @@ class RecordingView(BaseModel):
     url_expires_at: str | None = None
 
 
-class CallView(BaseModel):
+class CallView(Model):
     callid: str
     direction: str | None
     phone: str | None
@@ -63,7 +62,7 @@ class CallView(BaseModel):
     updated_at: str | None
 
 
-class CallList(BaseModel):
+class CallList(Model):
     items: list[CallView]
     next_cursor: str | None
 

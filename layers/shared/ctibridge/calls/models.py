@@ -10,7 +10,9 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from ctibridge.model import Model
 
 
 class EventKind(StrEnum):
@@ -164,7 +166,7 @@ class RecordingState(StrEnum):
     FAILED = "failed"  # refused for good (forbidden host, not audio, too large...)
 
 
-class CallRecord(BaseModel):
+class CallRecord(Model):
     """A call as stored: the merge of its events plus what the recording fetcher added."""
 
     model_config = ConfigDict(extra="ignore")

@@ -24,12 +24,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ctibridge import keys, phones
 from ctibridge.calls.models import format_timestamp, normalize_status
 from ctibridge.errors import BadRequest
 from ctibridge.lazy import Attr, ConditionBase, Key
+from ctibridge.model import Model
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -46,7 +47,7 @@ class InvalidFilter(BadRequest):
     message = "A filter is invalid."
 
 
-class CallQuery(BaseModel):
+class CallQuery(Model):
     """Filters of ``GET /v1/calls``, already parsed (times are aware datetimes)."""
 
     phone: str | None = None

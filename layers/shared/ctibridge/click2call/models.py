@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from ctibridge.model import Model
 from ctibridge.tenants.models import IPPHONE_PATTERN
 
 # The SIP Call-ID (browser) or PBX userfield (softphone, mobile) that carries our request id through
@@ -70,7 +71,7 @@ def request_id_from_userfield(userfield: str | None) -> str | None:
     return found.group(1) if found else None
 
 
-class OutboundCallRequest(BaseModel):
+class OutboundCallRequest(Model):
     """What a CRM sends: ``POST /v1/calls/outbound`` body or ``click2call.php`` query."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -88,7 +89,7 @@ class OutboundCallRequest(BaseModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class OutboundRequest(BaseModel):
+class OutboundRequest(Model):
     """A stored click-to-call request, as ``GET /v1/calls/outbound/{id}`` shows it."""
 
     model_config = ConfigDict(extra="ignore")

@@ -17,7 +17,9 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ctibridge.model import Model
 
 ENDPOINT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 MAX_URL_CHARS = 2048
@@ -99,7 +101,7 @@ EndpointUrl = Annotated[str, AfterValidator(check_url)]
 EndpointId = Annotated[str, Field(pattern=ENDPOINT_ID_PATTERN)]
 
 
-class EndpointAuth(BaseModel):
+class EndpointAuth(Model):
     """How the worker authenticates to the CRM; the credential itself is in the tenant's secret."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -126,7 +128,7 @@ class EndpointAuth(BaseModel):
         return self
 
 
-class CrmEndpoint(BaseModel):
+class CrmEndpoint(Model):
     """One CRM destination of a tenant: a main URL, optional backups, a format, auth and a mode."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -162,7 +164,7 @@ class CrmEndpoint(BaseModel):
         return self
 
 
-class EndpointSecrets(BaseModel):
+class EndpointSecrets(Model):
     """An endpoint's secrets, in the tenant's Secrets Manager document, never in DynamoDB."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
@@ -190,7 +192,7 @@ def event_id(tenant_id: str, event_type: EventType, *discriminators: str) -> str
     return "evt_" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
-class OutboundEvent(BaseModel):
+class OutboundEvent(Model):
     """One event for the CRM. ``id`` is stable across retries, replays and PBX re-sends."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -222,7 +224,7 @@ def delivery_id(event_id_: str, endpoint_id: str) -> str:
     return "dlv_" + hashlib.sha256(f"{event_id_}\n{endpoint_id}".encode()).hexdigest()[:32]
 
 
-class DeliveryMessage(BaseModel):
+class DeliveryMessage(Model):
     """The body of a DeliveryQueue message: one event for one endpoint of one tenant."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -23,12 +23,13 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ctibridge import aws, keys
 from ctibridge.delivery.models import DeliveryMessage, OutboundEvent, format_timestamp
 from ctibridge.errors import BadRequest
 from ctibridge.lazy import Key, TypeDeserializer
+from ctibridge.model import Model
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -84,7 +85,7 @@ class Outcome:
     dead_lettered: bool = False
 
 
-class AttemptView(BaseModel):
+class AttemptView(Model):
     """An attempt as ``GET /v1/deliveries`` answers it."""
 
     model_config = ConfigDict(extra="ignore")
@@ -108,7 +109,7 @@ class AttemptView(BaseModel):
     dead_lettered: bool = False
 
 
-class AttemptPage(BaseModel):
+class AttemptPage(Model):
     items: list[AttemptView]
     next_cursor: str | None = None
 

@@ -14,18 +14,19 @@ have been lost between the call write and SQS).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ctibridge import aws
 from ctibridge.calls.models import Direction
 from ctibridge.click2call import service as click2call
 from ctibridge.click2call.models import request_id_from_userfield
+from ctibridge.model import Model
 from ctibridge.observability import logger
 from ctibridge.realtime import presence
 from ctibridge.settings import get_settings
 
 
-class CallStateJob(BaseModel):
+class CallStateJob(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     v: int = 1

@@ -12,11 +12,12 @@ login hands out.
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from ctibridge import connections
 from ctibridge.auth import sessions
 from ctibridge.errors import CtiError
+from ctibridge.model import Model
 from ctibridge.observability import logger
 from ctibridge.realtime import fanout, presence
 from ctibridge.realtime.messages import Voice
@@ -25,7 +26,7 @@ from ctibridge.tenants.models import DeviceType
 TAB_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
-class ConnectParams(BaseModel):
+class ConnectParams(Model):
     """The query string of ``$connect``; unknown parameters are ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from ctibridge.model import Model
 from ctibridge.tenants.models import IPPHONE_PATTERN, MOBILE_PATTERN, DeviceType
 
 VERSION = 1
@@ -38,11 +39,10 @@ def _now() -> datetime:
 # ============================================================================ client -> server
 
 
-class ClientMessage(BaseModel):
+class ClientMessage(Model):
     """Base of what a webphone tab sends; unknown fields are ignored (forward compatibility)."""
 
-    # defer_build: schemas are built on first use, not at import (a cold start pays only for what it uses).
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     action: str
     v: Literal[1] = 1
@@ -231,11 +231,11 @@ ACTIONS: frozenset[str] = frozenset(action_of(m) for m in CLIENT_MODELS)
 # ============================================================================ server -> client
 
 
-class ServerMessage(BaseModel):
+class ServerMessage(Model):
     """Base of what the server pushes: ``type``, ``v`` and the time it was built (``ts``)."""
 
     # "ignore", not "forbid": the published schemas must let a newer server add fields (see above).
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     # Declared here so every frame starts with "type"; each subclass narrows it to its literal.
     type: str
@@ -247,10 +247,10 @@ class ServerMessage(BaseModel):
         return self.model_dump_json().encode()
 
 
-class Contact(BaseModel):
+class Contact(Model):
     """What the tenant's CRM knows about a phone number (screen pop)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     name: str | None = Field(default=None, max_length=200)
     url: str | None = Field(default=None, max_length=2048, description="Link to the CRM record.")
@@ -351,8 +351,8 @@ class Device(ServerMessage):
     mobile: str | None = None
 
 
-class CallInfo(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+class CallInfo(Model):
+    model_config = ConfigDict(frozen=True)
 
     state: CallState
     callid: str | None = None
@@ -402,10 +402,10 @@ class CalloutAccepted(ServerMessage):
 TransferStatus = Literal["accepted", "rejected", "expired", "cancelled"]
 
 
-class TransferAgent(BaseModel):
+class TransferAgent(Model):
     """An agent a call can be transferred to (an entry of seed ``csListTransferAgent(list)``)."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config = ConfigDict(frozen=True)
 
     ipphone: str
     display_name: str

@@ -26,13 +26,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ctibridge import connections, keys
 from ctibridge.auth import sessions
 from ctibridge.auth.sessions import SessionRevoked
 from ctibridge.connections import Connection, deserialize, dynamodb, serialize, table_name
 from ctibridge.errors import CtiError
+from ctibridge.model import Model
 from ctibridge.observability import logger
 from ctibridge.realtime.messages import CallInfo, CallState
 from ctibridge.tenants import repository
@@ -53,7 +54,7 @@ class NotConnected(CtiError):
     http_status = 409
 
 
-class AgentState(BaseModel):
+class AgentState(Model):
     """What the rest of the system may rely on about an agent right now."""
 
     model_config = ConfigDict(frozen=True)

@@ -33,11 +33,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ctibridge import aws, keys
 from ctibridge.connections import Connection
 from ctibridge.errors import CtiError
+from ctibridge.model import Model
 from ctibridge.observability import logger
 from ctibridge.realtime import fanout, presence
 from ctibridge.realtime.actions import route
@@ -76,7 +77,7 @@ class TransferNotFound(CtiError):
     http_status = 404
 
 
-class Transfer(BaseModel):
+class Transfer(Model):
     """One agent-to-agent transfer request as stored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -11,16 +11,17 @@ again later, not hammered. After the queue's ``maxReceiveCount`` the job moves t
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ctibridge import aws
+from ctibridge.model import Model
 from ctibridge.settings import get_settings
 
 # SQS caps a message's visibility timeout at 12 hours.
 _MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 
 
-class RecordingJob(BaseModel):
+class RecordingJob(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     v: int = 1

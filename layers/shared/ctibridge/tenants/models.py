@@ -10,9 +10,10 @@ from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ctibridge.delivery.models import CrmEndpoint, EndpointSecrets
+from ctibridge.model import Model
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_ICE_SERVERS: list[dict[str, Any]] = [{"urls": "stun:stun.l.google.com:19302"}]
@@ -53,7 +54,7 @@ class DeviceType(IntEnum):
     MOBILE = 3  # forwarded to the agent's mobile number (``changeDevice(3, '09...')``)
 
 
-class Tenant(BaseModel):
+class Tenant(Model):
     """A tenant profile as stored in the table; secrets live in ``TenantSecrets``, not here."""
 
     model_config = ConfigDict(extra="ignore")  # table items also carry PK/SK, GSI keys, counters
@@ -120,7 +121,7 @@ class Tenant(BaseModel):
         return self.expiry_date is None or self.today(now) <= self.expiry_date
 
 
-class Agent(BaseModel):
+class Agent(Model):
     """An agent (extension) of a tenant."""
 
     model_config = ConfigDict(extra="ignore")
@@ -150,7 +151,7 @@ class Agent(BaseModel):
 NonEmptySecret = Annotated[SecretStr, Field(min_length=1)]
 
 
-class TenantSecrets(BaseModel):
+class TenantSecrets(Model):
     """The tenant's secrets, one JSON document in Secrets Manager (``ctibridge/{stage}/tenants/{id}``).
 
     ``SecretStr`` keeps them out of ``repr``, logs and validation errors; call ``get_secret_value()``

@@ -26,7 +26,6 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -40,6 +39,7 @@ from pydantic import (
 from ctibridge import phones
 from ctibridge.calls.models import CallEvent, EventKind, normalize_status
 from ctibridge.errors import BadRequest, CtiError
+from ctibridge.model import Model
 
 MAX_FIELD_CHARS = 1024
 MAX_USERFIELD_CHARS = 2048
@@ -182,7 +182,7 @@ def parse_calldate(value: Any, zone: ZoneInfo) -> datetime:
 # ---------------------------------------------------------------- the events
 
 
-class RingEvent(BaseModel):
+class RingEvent(Model):
     """``incoming_call`` and ``outgoing_call``: ``phone``, ``extension``, ``callid``."""
 
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, arbitrary_types_allowed=True)
@@ -269,7 +269,7 @@ def parse_event(
 # ---------------------------------------------------------------- request → parameters
 
 
-class RequestParams(BaseModel):
+class RequestParams(Model):
     """What a webhook request carries, before validation; ``body_error`` is raised after auth."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
