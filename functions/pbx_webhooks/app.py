@@ -18,7 +18,9 @@ from ctibridge.webhooks import service
 
 snapstart.install()  # SnapStart (template parameter): forget credentials, caches, seeds on restore
 
-app = APIGatewayHttpResolver(enable_validation=True)
+# No enable_validation: no route here takes typed query or body parameters (bodies are parsed by our
+# models), and Powertools' validation would build its TypeAdapters on the first event (~40 ms cold).
+app = APIGatewayHttpResolver()
 register_error_handlers(app)
 
 

@@ -17,7 +17,7 @@ whole), this changes nothing.
 import importlib
 import importlib.util
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _PACKAGE = "aws_lambda_powertools.event_handler"
 
@@ -61,6 +61,19 @@ _register_bare_package()
 
 from aws_lambda_powertools.event_handler import content_types  # noqa: E402
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver, Response  # noqa: E402
-from aws_lambda_powertools.event_handler.openapi.params import Query  # noqa: E402
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.params import Query
+
+
+def __getattr__(name: str) -> Any:
+    # ``Query`` (typed query parameters, for the resolvers with enable_validation) on first use: its module
+    # and the pydantic compatibility layer it loads cost ~15 ms of the import of every other HTTP function.
+    if name == "Query":
+        from aws_lambda_powertools.event_handler.openapi.params import Query
+
+        return Query
+    raise AttributeError(name)
+
 
 __all__ = ["APIGatewayHttpResolver", "Query", "Response", "content_types"]

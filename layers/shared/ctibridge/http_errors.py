@@ -2,7 +2,7 @@
 
 Usage in a handler module::
 
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(enable_validation=True)  # or without, if no route has typed parameters
     register_error_handlers(app)
 
     def handler(event, context):
