@@ -8,12 +8,16 @@ failure) and, after the queue's maxReceiveCount, waits in the dead-letter queue.
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ctibridge.observability import log_metrics, logger
+from ctibridge.queue_batch import (
+    BatchProcessor,
+    EventType,
+    PartialItemFailureResponse,
+    SQSRecord,
+    process_partial_response,
+)
 from ctibridge.realtime import call_state_jobs
 
 processor = BatchProcessor(event_type=EventType.SQS)

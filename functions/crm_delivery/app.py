@@ -9,13 +9,16 @@ dead-letter queue (``ctibridge events replay --dlq`` sends it again).
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ctibridge.delivery import worker
 from ctibridge.observability import log_metrics, logger
+from ctibridge.queue_batch import (
+    PartialItemFailureResponse,
+    SqsFifoPartialProcessor,
+    SQSRecord,
+    process_partial_response,
+)
 
 # FIFO: a failed message fails the later messages of its call (its group) in the same batch, never the
 # other calls'. A batch where every message failed is an expected outcome (a CRM is down), not an

@@ -8,12 +8,16 @@ the call and the job is done.
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ctibridge.observability import log_metrics, logger
+from ctibridge.queue_batch import (
+    BatchProcessor,
+    EventType,
+    PartialItemFailureResponse,
+    SQSRecord,
+    process_partial_response,
+)
 from ctibridge.recordings import jobs, service
 from ctibridge.recordings.fetch import FetchError
 

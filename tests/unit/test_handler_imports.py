@@ -1,10 +1,13 @@
-"""What a handler's import loads, in a fresh interpreter: never boto3.
+"""What a handler's import loads, in a fresh interpreter: never boto3, nor Powertools' whole packages.
 
 ``import boto3`` is the cold-start yardstick (bench/cold_start: a handler import <= 1.3x it), so a
 handler that pulls boto3 in at import has already spent the whole budget before its own code. One
 top-level ``from boto3.dynamodb.types import ...`` anywhere in the layer does it (it runs boto3's
 package: sessions, botocore's loaders, s3transfer); ``ctibridge.lazy`` and ``ctibridge.aws`` are the
-seams that load it on first use. This checks the module graph, not a time.
+seams that load it on first use. Likewise Powertools' ``event_handler`` and ``utilities.data_classes``
+packages, whose ``__init__`` imports every resolver and event class Powertools has:
+``ctibridge.deferred_package`` keeps them to what a function uses. This checks the module graph, not a
+time.
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ CHILD = """
 import json, sys
 sys.path[:0] = json.loads(sys.argv[1])
 import app
-print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("boto3", "s3transfer"))))
+print(json.dumps(sorted(sys.modules)))
 """
+# Loaded only by those packages' __init__: event classes and resolvers no function of ours handles.
+WHOLE_POWERTOOLS_PACKAGES = (
+    "aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event",
+    "aws_lambda_powertools.event_handler.appsync",
+)
 
 
-def _boto3_modules_after_import(path: list[str]) -> list[str]:
-    """A fresh interpreter with ``path`` first imports ``app``: the boto3 modules it then holds."""
+def _modules_after_import(path: list[str]) -> list[str]:
+    """A fresh interpreter with ``path`` first imports ``app``: the modules it then holds."""
     done = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(path)],
         capture_output=True,
@@ -40,10 +48,21 @@ def _boto3_modules_after_import(path: list[str]) -> list[str]:
     return list(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def _boto3_modules_after_import(path: list[str]) -> list[str]:
+    return [name for name in _modules_after_import(path) if name.split(".")[0] in ("boto3", "s3transfer")]
+
+
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_importing_the_handler_does_not_import_boto3(function: str) -> None:
     path = [str(ROOT / "functions" / function), str(ROOT / "layers" / "shared")]
     assert _boto3_modules_after_import(path) == []
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_importing_the_handler_does_not_run_powertools_whole_packages(function: str) -> None:
+    path = [str(ROOT / "functions" / function), str(ROOT / "layers" / "shared")]
+    loaded = set(_modules_after_import(path))
+    assert loaded.isdisjoint(WHOLE_POWERTOOLS_PACKAGES)
 
 
 def test_the_check_sees_a_module_that_imports_boto3_at_the_top(tmp_path: Path) -> None:

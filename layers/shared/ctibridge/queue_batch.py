@@ -1,0 +1,30 @@
+"""Powertools' batch utility for the SQS consumers, without the event classes they never receive.
+
+``aws_lambda_powertools.utilities.batch`` imports the SQS, Kinesis, DynamoDB-stream and Kafka record
+classes from ``utilities.data_classes``, whose ``__init__`` imports every event class Powertools has (S3
+batch operations, Cognito, AppSync, Code Pipeline, ...): ~20 ms of each consumer's cold start. The
+package's ``__init__`` is deferred (``ctibridge.deferred_package``), so only those record modules load.
+Consumers import the batch names from here, before any other ``data_classes`` import.
+"""
+
+from ctibridge.deferred_package import defer_init
+
+defer_init("aws_lambda_powertools.utilities.data_classes")
+
+from aws_lambda_powertools.utilities.batch import (  # noqa: E402
+    BatchProcessor,
+    EventType,
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse  # noqa: E402
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
+
+__all__ = [
+    "BatchProcessor",
+    "EventType",
+    "PartialItemFailureResponse",
+    "SQSRecord",
+    "SqsFifoPartialProcessor",
+    "process_partial_response",
+]
