@@ -68,4 +68,5 @@ def defer_init(package_name: str) -> None:
     package.__getattr__ = __getattr__  # type: ignore[method-assign]
     sys.modules[package_name] = package
     parent_name, _, child = package_name.rpartition(".")
-    setattr(importlib.import_module(parent_name), child, package)
+    if parent_name:
+        setattr(importlib.import_module(parent_name), child, package)

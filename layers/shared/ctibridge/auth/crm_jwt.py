@@ -15,9 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jwt
+from ctibridge.deferred_package import defer_init
 
-from ctibridge.errors import IpphoneNotFound, TokenExpired, TokenInvalid
+# PyJWT's __init__ imports its JWKS client (urllib.request, http.client, ...) for keys fetched over HTTP,
+# which a shared HS256 key never is: ~25 ms of a login's cold start. jwt.decode and the rest load alone.
+defer_init("jwt")
+
+import jwt  # noqa: E402
+
+from ctibridge.errors import IpphoneNotFound, TokenExpired, TokenInvalid  # noqa: E402
 
 ALGORITHM = "HS256"
 EXPIRED_FORMAT = "%Y-%m-%d %H:%M:%S"  # PHP's "Y-m-d H:i:s"
