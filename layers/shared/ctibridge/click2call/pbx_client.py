@@ -39,9 +39,15 @@ def place_call(
     # httpx on first use only: the webhook path imports this module but seldom calls a PBX.
     import httpx
 
+    from ctibridge import outbound_http
+
     url = click2call_url(tenant)
     params = {"secret": secret, "extension": extension, "phone": phone, "userfield": userfield}
-    http = client or httpx.Client(timeout=httpx.Timeout(**TIMEOUTS), follow_redirects=False)
+    # A client per call, as cheap as that is now (no TLS set up for an http:// PBX, one SSL context per
+    # process for https): no kept-alive connection that a PBX closed overnight fails a send that,
+    # once sent, is not retried. Not pinned (the PBX URL is the operator's configuration), so httpx's
+    # default of trusting the environment (proxies) is kept.
+    http = client or outbound_http.client(timeout=httpx.Timeout(**TIMEOUTS), trust_env=True)
     try:
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             try:

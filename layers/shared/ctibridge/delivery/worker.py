@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from ctibridge import aws
+from ctibridge import aws, outbound_http
 from ctibridge.delivery import retry, seed004, signing
 from ctibridge.delivery.enqueue import message_group_id
 from ctibridge.delivery.guard import DestinationError, resolve
@@ -188,15 +188,15 @@ def default_client(settings: Settings) -> httpx.Client:
     global _client
     with _client_lock:
         if _client is None:
-            _client = httpx.Client(
+            # No redirects (a 3xx is a failure: the endpoint URL is what the tenant set), no environment
+            # proxy (it would connect after our address check): outbound_http's defaults.
+            _client = outbound_http.client(
                 timeout=httpx.Timeout(
                     connect=settings.delivery_connect_timeout_seconds,
                     read=settings.delivery_read_timeout_seconds,
                     write=settings.delivery_read_timeout_seconds,
                     pool=settings.delivery_connect_timeout_seconds,
                 ),
-                follow_redirects=False,  # a 3xx is a failure: the endpoint URL is what the tenant set
-                trust_env=False,  # no environment proxy: it would connect after our address check
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
             )
         return _client

@@ -40,12 +40,15 @@ def _http() -> "httpx.Client":
     # imported here, not at module level: most tenants have no CRM lookup, and cold starts pay imports.
     import httpx
 
+    from ctibridge import outbound_http
+
     global _client
     with _client_lock:
         if _client is None:
-            _client = httpx.Client(
-                follow_redirects=False,  # a redirect could lead anywhere; the tenant configures the URL
-                trust_env=False,  # no environment proxy: it would connect after the address check
+            # No redirects (one could lead anywhere; the tenant configures the URL), no environment
+            # proxy (it would connect after the address check): outbound_http's defaults.
+            _client = outbound_http.client(
+                timeout=httpx.Timeout(LOOKUP_TIMEOUT_SECONDS),  # each lookup passes its own
                 headers={"Accept": "application/json", "User-Agent": "ctibridge-screen-pop/1"},
                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             )

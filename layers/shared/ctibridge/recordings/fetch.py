@@ -31,7 +31,7 @@ from typing import IO
 
 import httpx
 
-from ctibridge import outbound_guard
+from ctibridge import outbound_guard, outbound_http
 from ctibridge.outbound_guard import Destination, Resolver, system_resolver
 
 _SPOOL_BYTES = 8 * 1024 * 1024  # kept in memory up to this size, then in /tmp
@@ -168,9 +168,8 @@ class RecordingFetcher:
         except (httpx.InvalidURL, TypeError):
             raise RecordingRefused("RECORDING_URL_INVALID", "The recording URL is malformed.") from None
         timeout = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
-        with httpx.Client(
-            transport=self.transport, timeout=timeout, follow_redirects=False, trust_env=False
-        ) as client:
+        # No redirects followed by httpx (each hop is checked below), no environment proxy.
+        with outbound_http.client(timeout=timeout, transport=self.transport) as client:
             for hop in range(self.max_redirects + 1):
                 destination = check_destination(current, self.allowed_hosts, self.resolver)
                 try:
