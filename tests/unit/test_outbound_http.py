@@ -40,7 +40,9 @@ def ssl_contexts(monkeypatch: pytest.MonkeyPatch) -> list[ssl.SSLContext]:
     created: list[ssl.SSLContext] = []
     original = ssl.SSLContext.__new__
 
-    def counting(cls: type[ssl.SSLContext], protocol: int = ssl.PROTOCOL_TLS_CLIENT, *args: object) -> ssl.SSLContext:
+    def counting(
+        cls: type[ssl.SSLContext], protocol: int = ssl.PROTOCOL_TLS_CLIENT, *args: object
+    ) -> ssl.SSLContext:
         context = original(cls, protocol, *args)
         if protocol == ssl.PROTOCOL_TLS_CLIENT:
             created.append(context)
@@ -163,7 +165,10 @@ def test_an_https_request_makes_the_process_context_once_and_verifies_with_it(
         url = f"https://127.0.0.1:{server.port}/"
         # When two clients send to it, Then both refuse its certificate: verification is on
         for _ in range(2):
-            with outbound_http.client(timeout=httpx.Timeout(5.0)) as client, pytest.raises(httpx.ConnectError) as error:
+            with (
+                outbound_http.client(timeout=httpx.Timeout(5.0)) as client,
+                pytest.raises(httpx.ConnectError) as error,
+            ):
                 client.get(url)
             assert "CERTIFICATE_VERIFY_FAILED" in str(error.value)
     # And the SSL context was made once, on the first https request, and shared
@@ -214,7 +219,9 @@ def test_a_tls_pool_per_name_least_recently_used_closed_past_the_cap(
             destination = outbound_guard.check(
                 f"https://{name}:{server.port}/", allowed_hosts=[name], resolver=_loopback
             )
-            response = client.get(destination.target, headers=destination.headers, extensions=destination.extensions)
+            response = client.get(
+                destination.target, headers=destination.headers, extensions=destination.extensions
+            )
             assert response.status_code == 200
         # Then the least recently used name's pool (b) was closed, a's and c's are kept
         assert transport.tls_names == ["a.test", "c.test"]
