@@ -15,8 +15,10 @@ ranges reach whatever the network holds. So, for a URL:
   changes between check and connect (DNS rebinding) cannot redirect it.
 
 Callers also send without environment proxies (a proxy would connect after the check) and follow
-redirects only by checking each hop here again, or not at all. Errors name the host at most, never the
-path, query or credentials of a URL.
+redirects only by checking each hop here again, or not at all, through ``ctibridge.outbound_http``'s
+clients: their TLS pools are per server name, so a connection pinned to an IP is reused only for the
+name its certificate was checked for (httpcore's own pool is keyed by the URL's host, here the IP).
+Errors name the host at most, never the path, query or credentials of a URL.
 """
 
 from __future__ import annotations
