@@ -173,7 +173,9 @@ def measure(scenario: Scenario, rounds: int, fresh: bool) -> dict[str, Any]:
     from websockets.sync.client import connect
 
     snapshots = {name: Snapshot(name, scenario.env) for name in CRITICAL}
-    kinds = ["boto3"] + [f"restored:{n}" for n in CRITICAL] + ([f"fresh:{n}" for n in CRITICAL] if fresh else [])
+    kinds = (
+        ["boto3"] + [f"restored:{n}" for n in CRITICAL] + ([f"fresh:{n}" for n in CRITICAL] if fresh else [])
+    )
     samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     try:
         # An open tab of agent 101: the webhook's first answer includes its ring popup (as in cold_start).
@@ -270,7 +272,7 @@ def main() -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "layer": str(BUILD_DIR.relative_to(ROOT) / "SharedLayer"),
-        "emulation": "fork of an interpreter after import + before_snapshot; excludes Lambda's Restore Duration",
+        "emulation": "fork of an interpreter after import + before_snapshot (not Lambda's Restore Duration)",
         "first_answer_target_ratio": ANSWER_TARGET,
         "rounds": args.rounds,
         "passes": passes,

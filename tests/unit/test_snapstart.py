@@ -10,6 +10,9 @@ import contextlib
 import importlib
 import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +23,9 @@ from moto import mock_aws
 
 from ctibridge import aws, snapstart
 from ctibridge.tenants import secrets
+from tests.support.aws import create_table_from_template
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(registry: list[Any]) -> None:
@@ -70,3 +76,136 @@ def test_restore_forgets_clients_secrets_pools_and_reseeds(hooks: None) -> None:
     assert worker._client is None
     assert pool.is_closed
     assert [random.random() for _ in range(3)] != before
+
+
+# ---------------------------------------------------------------- priming
+
+# A fresh interpreter, as Lambda's init: import the handler, run before_snapshot, then look at what
+# survived (the gc sees every live client, resource, credentials object and httpx client), and restore
+# with botocore's model files made unreadable: every client the first event needs must come from the
+# models the snapshot holds.
+PRIMING_CHILD = r"""
+import gc, json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+import app
+from ctibridge import aws, snapstart
+unbuilt_before = len(snapstart.unbuilt_models())
+snapstart.before_snapshot()
+
+import boto3.resources.base, botocore.client, botocore.credentials, botocore.loaders, httpx
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+from ctibridge.tenants import repository
+gc.collect()
+kinds = (botocore.client.BaseClient, boto3.resources.base.ServiceResource, botocore.credentials.Credentials,
+         httpx.Client)
+alive = sorted({type(o).__name__ for o in gc.get_objects() if isinstance(o, kinds)})
+report = {
+    "unbuilt_before": unbuilt_before,
+    "unbuilt_after": [m.__qualname__ for m in snapstart.unbuilt_models()],
+    "alive": alive,
+    "secret_providers": sorted(DEFAULT_PROVIDERS),
+    "tenant_cache": len(repository._cache._entries),
+    "phonenumbers_loaded": "phonenumbers" in sys.modules,
+}
+
+def refuse(self, path):
+    raise AssertionError(f"{path} read after the snapshot")
+
+botocore.loaders.JSONFileLoader.load_file = refuse
+snapstart.after_restore()
+for service in snapstart.PRIMED_SERVICES:
+    aws.client(service)
+aws.table("restored")
+print(json.dumps(report))
+"""
+
+CRITICAL_FUNCTIONS = ("pbx_webhooks", "ws_connect", "agent_login", "click_to_call")
+
+
+@pytest.mark.parametrize("function", CRITICAL_FUNCTIONS)
+def test_the_snapshot_holds_parsed_models_and_built_schemas_but_no_client_or_credential(
+    function: str,
+) -> None:
+    # Given a fresh interpreter with the function's Lambda path (its code, then the layer)
+    path = [str(ROOT / "functions" / function), str(ROOT / "layers" / "shared")]
+
+    # When it imports the handler, runs before_snapshot, then restores with no model file readable
+    done = subprocess.run(
+        [sys.executable, "-c", PRIMING_CHILD, json.dumps(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # Then every client the first event needs was made from the snapshot's models (no file read),
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    # the models the handler loaded unbuilt (defer_build) were all built before the snapshot,
+    assert report["unbuilt_before"] > 0
+    assert report["unbuilt_after"] == []
+    # and no client, resource, credentials, httpx client, secret provider or tenant lookup survived it.
+    assert report["alive"] == []
+    assert report["secret_providers"] == []
+    assert report["tenant_cache"] == 0
+
+
+def test_priming_loads_the_phone_numbers_metadata_but_keeps_no_caller() -> None:
+    # Given the phone module the webhook uses, nothing parsed yet
+    phones = importlib.import_module("ctibridge.phones")
+    phones.normalize.cache_clear()
+
+    # When priming imports what a first event imports lazily
+    snapstart._prime_modules()
+
+    # Then phonenumbers is loaded, and the example number parsed to load it is not cached
+    assert "phonenumbers" in sys.modules
+    assert phones.normalize.cache_info().currsize == 0
+
+
+@mock_aws
+def test_a_restored_environment_signs_with_its_own_credentials_and_answers(
+    hooks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a table, and a snapshot taken (primed) with init's credentials
+    create_table_from_template()
+    snapstart.install()
+    _run(snapshot_restore_py.get_before_snapshot())
+
+    # When the restored copy runs with the credentials Lambda gives it
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "restored-access-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "restored-secret-key")
+    _run(snapshot_restore_py.get_after_restore())
+    aws.table("ctibridge-test").put_item(Item={"PK": "TENANT#t1", "SK": "PROFILE", "name": "restored"})
+    item = aws.client("dynamodb").get_item(
+        TableName="ctibridge-test", Key={"PK": {"S": "TENANT#t1"}, "SK": {"S": "PROFILE"}}
+    )["Item"]
+
+    # Then its clients sign with those, and real calls work
+    assert aws.client("dynamodb")._request_signer._credentials.access_key == "restored-access-key"
+    assert aws.table("ctibridge-test").meta.client._request_signer._credentials.access_key == (
+        "restored-access-key"
+    )
+    assert item["name"] == {"S": "restored"}
+
+
+@mock_aws
+def test_forget_credentials_keeps_the_session_and_its_models_but_no_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a client and a Table resource made on the shared session
+    dynamodb = aws.client("dynamodb")
+    table = aws.table("ctibridge-test")
+    session = aws._session()[0]
+    loader = session._session.get_component("data_loader")
+
+    # When the credentials change and the module forgets them
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "new-access-key")
+    aws.forget_credentials()
+
+    # Then new clients and resources are made on the same session (its parsed models kept), with the new key
+    assert aws.client("dynamodb") is not dynamodb
+    assert aws.table("ctibridge-test") is not table
+    assert aws._session()[0] is session
+    assert session._session.get_component("data_loader") is loader
+    assert session.get_credentials().access_key == "new-access-key"

@@ -15,14 +15,18 @@ all of them and may be stale:
 which the managed runtime provides. Without SnapStart the hooks never run.
 
 ``before_snapshot`` primes (AWS's SnapStart advice: do the expensive loading in init, so the snapshot
-holds it): it imports what the first event needs, creates the boto3 clients and the DynamoDB resource
-of the services the latency-critical functions call once, so that botocore's session parses
-endpoints.json and each service's model and endpoint ruleset into memory (~70 ms for the first DynamoDB
-client of a fresh session), and builds every loaded pydantic model of ctibridge still unbuilt
-(``defer_build``). Then it forgets every client, credential, connection, secret and tenant lookup, and
-keeps only that parsed data (``aws.forget_credentials``). ``after_restore`` forgets again and reseeds.
+holds it). It creates the boto3 clients and the DynamoDB resource of the services the latency-critical
+functions call, once, so that botocore's session parses endpoints.json and each service's model and
+endpoint ruleset into memory (~70 ms for the first DynamoDB client of a fresh session); imports what
+the first event imports lazily (phonenumbers and its metadata, httpx: modules, never a client or an SSL
+context); and builds every loaded pydantic model of ctibridge still unbuilt (``ctibridge.model.Model``
+defers the build to first use). Then it forgets every client, credential, connection, secret and
+tenant lookup, keeping only that parsed data (``aws.forget_credentials``). ``after_restore`` forgets
+again and reseeds.
 """
 
+import contextlib
+import importlib
 import random
 import sys
 from collections.abc import Iterator
@@ -58,7 +62,33 @@ def _prime_aws() -> None:
     lazy.TypeDeserializer().deserialize({"S": ""})
 
 
-def _subclasses(cls: type) -> Iterator[type]:
+# Lazily imported by the modules named (kept off the cold start's import), imported by their first
+# outbound request: modules only, no client and no SSL context (outbound_http makes TLS on first use).
+_HTTPX_USERS = (
+    "ctibridge.click2call.pbx_client",
+    "ctibridge.realtime.screen_pop",
+    "ctibridge.delivery.worker",
+)
+_HTTPX_MODULES = ("httpx", "httpcore", "h11", "ctibridge.outbound_http")
+
+
+def _prime_modules() -> None:
+    """Import what the first event would import lazily, when the handler's modules would."""
+    import encodings.idna  # noqa: F401  (the first HTTP request encodes its host name: botocore's too)
+
+    phones: Any = sys.modules.get("ctibridge.phones")
+    if phones is not None:
+        # phonenumbers and the default region's metadata, loaded by its first parse (~90 ms here);
+        # the number is a fixed example, and the cache is emptied so the snapshot holds no caller.
+        phones.normalize("0901234567")
+        phones.normalize.cache_clear()
+    if any(name in sys.modules for name in _HTTPX_USERS):
+        for name in _HTTPX_MODULES:
+            with contextlib.suppress(ModuleNotFoundError):
+                importlib.import_module(name)
+
+
+def _subclasses(cls: type[BaseModel]) -> Iterator[type[BaseModel]]:
     for subclass in cls.__subclasses__():
         yield subclass
         yield from _subclasses(subclass)
@@ -117,6 +147,7 @@ def forget() -> None:
 def before_snapshot() -> None:
     """Prime (load what the first event needs), then forget anything unique or expiring."""
     _prime_aws()
+    _prime_modules()
     build_models()
     forget()
 
