@@ -30,7 +30,7 @@ What this does not include, and Lambda bills or reports:
 
 So the restored figure is the floor of what SnapStart can give: the part the code controls.
 
-    python -m bench.snapstart_restore.run [--rounds 7] [--passes 2] [--no-build]
+    python -m bench.snapstart_restore.run [--rounds 9] [--passes 2] [--no-build]
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def _spread(passes: list[dict[str, Any]], key: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="samples per function and kind, per pass")
+    parser.add_argument("--rounds", type=int, default=9, help="samples per function and kind, per pass")
     parser.add_argument(
         "--passes", type=int, default=2, help="back-to-back passes (their agreement is the spread)"
     )
