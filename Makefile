@@ -104,6 +104,7 @@ browser: install
 ## bench: every benchmark; figures go to bench/results/ (soak runs by hand: `make soak`)
 bench: install
 	$(BIN)/python -m bench.cold_start.run
+	$(BIN)/python -m bench.snapstart_restore.run --no-build  # cold_start's build, just made
 	$(BIN)/python -m bench.outbound_http.run
 	$(BIN)/python -m bench.popup_latency.run
 	$(BIN)/python -m bench.load.run

@@ -87,7 +87,7 @@ def forget_credentials() -> None:
         botocore_session = _session()[0]._session
         # botocore caches the resolved credentials on the session (no public way to drop them) and the
         # resolver may hold fetchers with their own connections (container credentials, which a
-        # SnapStart environment uses): both are made anew on the next client's first signed request.
+        # SnapStart environment uses): both are made anew when the next client is created.
         botocore_session._credentials = None
         botocore_session._auth_token = None
         botocore_session.lazy_register_component(
