@@ -209,3 +209,70 @@ def test_forget_credentials_keeps_the_session_and_its_models_but_no_client(
     assert aws._session()[0] is session
     assert session._session.get_component("data_loader") is loader
     assert session.get_credentials().access_key == "new-access-key"
+
+
+# A fresh interpreter with moto in-process and the demo tenant: import the login handler, snapshot,
+# restore, then answer a real first login (a CRM token made with the standard library: PyJWT must not be
+# loaded by the test) and list the modules that first answer had to import.
+FIRST_LOGIN_CHILD = r"""
+import base64, hashlib, hmac, json, sys
+from datetime import datetime, timedelta
+sys.path[:0] = json.loads(sys.argv[1])
+from moto import mock_aws
+mock_aws().start()
+from tests.support.aws import create_table_from_template, load_event
+from ctibridge_cli.demo import DEMO_JWT_ACCESS_KEY, seed_demo_tenant
+create_table_from_template()
+seed_demo_tenant("ctibridge-test", "test")
+import app
+from ctibridge import snapstart
+snapstart.before_snapshot()
+snapstart.after_restore()
+
+def b64(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+claims = {"ipphone": "102", "expired": (datetime.now() + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")}
+signed = b64(b'{"typ":"JWT","alg":"HS256"}') + "." + b64(json.dumps(claims).encode())
+token = signed + "." + b64(hmac.new(DEMO_JWT_ACCESS_KEY.encode(), signed.encode(), hashlib.sha256).digest())
+event = load_event("agent_login", "login")
+event["body"] = json.dumps({"token": token})
+event["isBase64Encoded"] = False
+
+class Context:
+    function_name = "AgentLoginFunction"
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:AgentLoginFunction"
+    def get_remaining_time_in_millis(self):
+        return 6000
+
+loaded = set(sys.modules)
+answer = app.handler(event, Context())
+print(json.dumps({"status": answer["statusCode"], "imported": sorted(set(sys.modules) - loaded)}))
+"""
+
+
+def test_a_restored_login_imports_nothing_on_its_first_answer() -> None:
+    # Given the login function's path (its code, the layer) and the repository's test support and CLI
+    path = [
+        str(ROOT / "functions" / "agent_login"),
+        str(ROOT / "layers" / "shared"),
+        str(ROOT),
+        str(ROOT / "cli"),
+    ]
+
+    # When a restored copy answers its first login
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_LOGIN_CHILD, json.dumps(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # Then it logged in, and every module it used (PyJWT's, deferred at import) came with the snapshot
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == 200
+    assert report["imported"] == []

@@ -18,8 +18,8 @@ which the managed runtime provides. Without SnapStart the hooks never run.
 holds it). It creates the boto3 clients and the DynamoDB resource of the services the latency-critical
 functions call, once, so that botocore's session parses endpoints.json and each service's model and
 endpoint ruleset into memory (~70 ms for the first DynamoDB client of a fresh session); imports what
-the first event imports lazily (phonenumbers and its metadata, httpx: modules, never a client or an SSL
-context); and builds every loaded pydantic model of ctibridge still unbuilt (``ctibridge.model.Model``
+the first event imports lazily (phonenumbers and its metadata, PyJWT's, httpx: modules, never a client or
+an SSL context); and builds every loaded pydantic model of ctibridge still unbuilt (``ctibridge.model.Model``
 defers the build to first use). Then it forgets every client, credential, connection, secret and
 tenant lookup, keeping only that parsed data (``aws.forget_credentials``). ``after_restore`` forgets
 again and reseeds.
@@ -62,14 +62,17 @@ def _prime_aws() -> None:
     lazy.TypeDeserializer().deserialize({"S": ""})
 
 
-# Lazily imported by the modules named (kept off the cold start's import), imported by their first
-# outbound request: modules only, no client and no SSL context (outbound_http makes TLS on first use).
-_HTTPX_USERS = (
-    "ctibridge.click2call.pbx_client",
-    "ctibridge.realtime.screen_pop",
-    "ctibridge.delivery.worker",
-)
-_HTTPX_MODULES = ("httpx", "httpcore", "h11", "ctibridge.outbound_http")
+# Modules a first event imports lazily (kept off the cold start's import), by the module that imports
+# them: imported before the snapshot when that module is loaded. Modules only: no client, no SSL context
+# (outbound_http makes TLS on first use).
+_HTTPX = ("httpx", "httpcore", "h11", "ctibridge.outbound_http")
+_LAZY_IMPORTS: dict[str, tuple[str, ...]] = {
+    "ctibridge.click2call.pbx_client": _HTTPX,
+    "ctibridge.realtime.screen_pop": _HTTPX,
+    "ctibridge.delivery.worker": _HTTPX,
+    # PyJWT's __init__ is deferred (ctibridge.deferred_package): decode/encode load these on first use.
+    "ctibridge.auth.crm_jwt": ("jwt.api_jwt", "jwt.exceptions", "jwt.warnings"),
+}
 
 
 def _prime_modules() -> None:
@@ -82,10 +85,11 @@ def _prime_modules() -> None:
         # the number is a fixed example, and the cache is emptied so the snapshot holds no caller.
         phones.normalize("0901234567")
         phones.normalize.cache_clear()
-    if any(name in sys.modules for name in _HTTPX_USERS):
-        for name in _HTTPX_MODULES:
-            with contextlib.suppress(ModuleNotFoundError):
-                importlib.import_module(name)
+    for user, modules in _LAZY_IMPORTS.items():
+        if user in sys.modules:
+            for name in modules:
+                with contextlib.suppress(ModuleNotFoundError):  # outbound_http: not on every branch
+                    importlib.import_module(name)
 
 
 def _subclasses(cls: type[BaseModel]) -> Iterator[type[BaseModel]]:
