@@ -25,7 +25,6 @@ tenant lookup, keeping only that parsed data (``aws.forget_credentials``). ``aft
 again and reseeds.
 """
 
-import contextlib
 import importlib
 import random
 import sys
@@ -88,8 +87,7 @@ def _prime_modules() -> None:
     for user, modules in _LAZY_IMPORTS.items():
         if user in sys.modules:
             for name in modules:
-                with contextlib.suppress(ModuleNotFoundError):  # outbound_http: not on every branch
-                    importlib.import_module(name)
+                importlib.import_module(name)
 
 
 def _subclasses(cls: type[BaseModel]) -> Iterator[type[BaseModel]]:
