@@ -19,7 +19,10 @@ First answer (latency-critical functions: PBX webhook with the ring popup to an 
 $connect, agent login, click-to-call): a fresh interpreter imports the handler and answers one real
 event against the local stack's moto (warm: the stack is up and seeded, the function cold), next to a
 fresh interpreter doing ``import boto3`` + one DynamoDB ``get_item`` on the same moto, interleaved. Also
-its resident memory (VmRSS) after that first answer, to choose MemorySize on evidence.
+its resident memory (VmRSS) after that first answer, to choose MemorySize on evidence. And the library
+floor, interleaved too: a one-route function written as Powertools' and pydantic's docs show (Logger,
+APIGatewayHttpResolver, one model) answering one request with the baseline's call: what the libraries
+this project is built on cost before any code of ours, so the gap to the target can be told apart.
 
 Targets in the same run: every handler import <= 1.3x ``import boto3``; first answer <= 1.5x
 (``import boto3`` + one moto call).
@@ -57,6 +60,21 @@ BUILD_DIR = ROOT / ".aws-sam" / "bench-build"
 RUNTIME_DIR = ROOT / ".aws-sam" / "bench-runtime"
 IMPORT_TARGET = 1.3
 ANSWER_TARGET = 1.5
+# The floor's one request (an HTTP API payload v2 for its single route).
+FLOOR_EVENT = {
+    "version": "2.0",
+    "routeKey": "GET /item",
+    "rawPath": "/item",
+    "rawQueryString": "",
+    "headers": {"host": "bench"},
+    "requestContext": {
+        "http": {"method": "GET", "path": "/item", "sourceIp": "127.0.0.1", "protocol": "HTTP/1.1"},
+        "requestId": "bench",
+        "routeKey": "GET /item",
+        "stage": "$default",
+    },
+    "isBase64Encoded": False,
+}
 # The functions a caller waits on after a quiet night (SnapStart candidates in template.yaml).
 CRITICAL = ("PbxWebhookFunction", "WsConnectFunction", "AgentLoginFunction", "ClickToCallFunction")
 
@@ -74,6 +92,25 @@ if spec["kind"] == "boto3":
         client = boto3.client("dynamodb", endpoint_url=spec["call"]["endpoint"])
         client.get_item(TableName=spec["call"]["table"], Key={"PK": {"S": "BENCH"}, "SK": {"S": "BENCH"}})
     status = 200
+elif spec["kind"] == "floor":
+    # A one-route function written as Powertools' and pydantic's docs show, making the baseline's call.
+    import boto3
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from pydantic import BaseModel
+    class Key(BaseModel):
+        PK: str
+        SK: str
+    logger = Logger(service="floor")
+    resolver = APIGatewayHttpResolver()
+    @resolver.get("/item")
+    def item():
+        key = Key(PK="BENCH", SK="BENCH")
+        client = boto3.client("dynamodb", endpoint_url=spec["call"]["endpoint"])
+        wire = {name: {"S": value} for name, value in key.model_dump().items()}
+        return {"found": "Item" in client.get_item(TableName=spec["call"]["table"], Key=wire)}
+    imported = time.perf_counter()
+    status = resolver.resolve(spec["event"], None)["statusCode"]
 else:
     import app
     imported = time.perf_counter()
@@ -336,7 +373,7 @@ class Scenario:
 def measure_answers(scenario: Scenario, rounds: int) -> dict[str, Any]:
     from websockets.sync.client import connect
 
-    names = ["boto3", *CRITICAL]
+    names = ["boto3", "floor", *CRITICAL]
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     # An open tab of agent 101 on the stack: the webhook's first answer includes its ring popup.
     with connect(
@@ -346,11 +383,12 @@ def measure_answers(scenario: Scenario, rounds: int) -> dict[str, Any]:
             order = list(names)
             random.shuffle(order)
             for name in order:
-                if name == "boto3":
+                if name in ("boto3", "floor"):
                     spec = {
-                        "kind": "boto3",
+                        "kind": name,
                         "path": _path(None),
                         "call": {"endpoint": scenario.stack.moto_url, "table": scenario.stack.table_name},
+                        "event": FLOOR_EVENT,
                     }
                 else:
                     spec = {
@@ -369,6 +407,7 @@ def measure_answers(scenario: Scenario, rounds: int) -> dict[str, Any]:
                         frame = json.loads(tab.recv(timeout=10))
                 samples[name].append(sample)
     base = statistics.median(s["total_s"] for s in samples["boto3"]) * 1000
+    floor = statistics.median(s["total_s"] for s in samples["floor"]) * 1000
     rows = {}
     for name in CRITICAL:
         total = statistics.median(s["total_s"] for s in samples[name]) * 1000
@@ -376,12 +415,15 @@ def measure_answers(scenario: Scenario, rounds: int) -> dict[str, Any]:
             "first_answer_ms": round(total, 1),
             "of_which_import_ms": round(statistics.median(s["import_s"] for s in samples[name]) * 1000, 1),
             "ratio_to_boto3_call": round(total / base, 3),
+            "ratio_to_library_floor": round(total / floor, 3),
             "rss_after_first_answer_mb": round(
                 statistics.median(s["rss_kb"] for s in samples[name]) / 1024, 1
             ),
         }
     return {
         "boto3_import_and_one_call_ms": round(base, 1),
+        "library_floor_ms": round(floor, 1),
+        "library_floor_ratio_to_boto3_call": round(floor / base, 3),
         "boto3_rss_mb": round(statistics.median(s["rss_kb"] for s in samples["boto3"]) / 1024, 1),
         "functions": rows,
     }
@@ -460,6 +502,11 @@ def main() -> int:
         flag = "" if row["ratio_to_boto3"] <= IMPORT_TARGET else "  over target"
         print(f"{name:28} {row['import_ms']:>10} {row['ratio_to_boto3']:>8}{flag}")
     print(f"import boto3 + one moto call: {last_answer['boto3_import_and_one_call_ms']} ms")
+    print(
+        f"library floor (one-route Powertools + pydantic function, same call):"
+        f" {last_answer['library_floor_ms']} ms"
+        f" = {last_answer['library_floor_ratio_to_boto3_call']}x"
+    )
     print(f"{'function':28} {'answer ms':>10} {'x base':>8} {'RSS MB':>7}")
     for name, row in last_answer["functions"].items():
         flag = "" if row["ratio_to_boto3_call"] <= ANSWER_TARGET else "  over target"

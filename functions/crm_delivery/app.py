@@ -11,14 +11,17 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ctibridge.delivery import worker
-from ctibridge.observability import log_metrics, logger
+# First, before anything loads pydantic (see ctibridge.queue_batch).
 from ctibridge.queue_batch import (
     PartialItemFailureResponse,
     SqsFifoPartialProcessor,
     SQSRecord,
     process_partial_response,
 )
+
+# isort: split
+from ctibridge.delivery import worker
+from ctibridge.observability import log_metrics, logger
 
 # FIFO: a failed message fails the later messages of its call (its group) in the same batch, never the
 # other calls'. A batch where every message failed is an expected outcome (a CRM is down), not an

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ctibridge.observability import log_metrics, logger
+# First, before anything loads pydantic (see ctibridge.queue_batch).
 from ctibridge.queue_batch import (
     BatchProcessor,
     EventType,
@@ -18,6 +18,9 @@ from ctibridge.queue_batch import (
     SQSRecord,
     process_partial_response,
 )
+
+# isort: split
+from ctibridge.observability import log_metrics, logger
 from ctibridge.recordings import jobs, service
 from ctibridge.recordings.fetch import FetchError
 

@@ -34,6 +34,8 @@ WHOLE_PACKAGES = (
     "aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event",
     "aws_lambda_powertools.event_handler.appsync",
     "jwt.jwks_client",
+    # Powertools' parser models: its batch types import them when pydantic came first (queue_batch).
+    "aws_lambda_powertools.utilities.parser.models",
 )
 
 

@@ -4,7 +4,11 @@
 classes from ``utilities.data_classes``, whose ``__init__`` imports every event class Powertools has (S3
 batch operations, Cognito, AppSync, Code Pipeline, ...): ~20 ms of each consumer's cold start. The
 package's ``__init__`` is deferred (``ctibridge.deferred_package``), so only those record modules load.
-Consumers import the batch names from here, before any other ``data_classes`` import.
+
+Consumers import the batch names from here first, before any module that imports pydantic: Powertools'
+``batch.types`` imports its parser's pydantic models of SQS, Kinesis, DynamoDB-stream and Kafka records
+(~45 ms) if, and only if, pydantic is already loaded; the models serve ``model=`` processors, which these
+consumers don't use.
 """
 
 from ctibridge.deferred_package import defer_init
