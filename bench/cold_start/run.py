@@ -370,6 +370,27 @@ class Scenario:
         return str(answer.json()["user"]["token"])
 
 
+def baseline_spec(scenario: Scenario, kind: str = "boto3") -> dict[str, Any]:
+    """A sample of the baseline (``boto3``: import + one get_item) or the library floor (``floor``)."""
+    return {
+        "kind": kind,
+        "path": _path(None),
+        "call": {"endpoint": scenario.stack.moto_url, "table": scenario.stack.table_name},
+        "event": FLOOR_EVENT,
+    }
+
+
+def answer_spec(scenario: Scenario, function: str) -> dict[str, Any]:
+    """A sample of ``function``'s first answer to a fresh event, in a fresh interpreter."""
+    return {
+        "kind": "handler",
+        "function": function,
+        "path": _path(function),
+        "event": scenario.event(function),
+        "request_id": str(uuid.uuid4()),
+    }
+
+
 def measure_answers(scenario: Scenario, rounds: int) -> dict[str, Any]:
     from websockets.sync.client import connect
 
@@ -383,21 +404,11 @@ def measure_answers(scenario: Scenario, rounds: int) -> dict[str, Any]:
             order = list(names)
             random.shuffle(order)
             for name in order:
-                if name in ("boto3", "floor"):
-                    spec = {
-                        "kind": name,
-                        "path": _path(None),
-                        "call": {"endpoint": scenario.stack.moto_url, "table": scenario.stack.table_name},
-                        "event": FLOOR_EVENT,
-                    }
-                else:
-                    spec = {
-                        "kind": "handler",
-                        "function": name,
-                        "path": _path(name),
-                        "event": scenario.event(name),
-                        "request_id": str(uuid.uuid4()),
-                    }
+                spec = (
+                    baseline_spec(scenario, name)
+                    if name in ("boto3", "floor")
+                    else answer_spec(scenario, name)
+                )
                 sample = _sample(spec, scenario.env)
                 if sample["status"] not in (200, 202):
                     raise RuntimeError(f"{name} answered {sample['status']}: {sample.get('body')}")

@@ -60,6 +60,9 @@ from bench.cold_start.run import (  # noqa: E402
     Scenario,
     _path,
     _sample,
+    _spread,
+    answer_spec,
+    baseline_spec,
     build,
 )
 
@@ -188,21 +191,9 @@ def measure(scenario: Scenario, rounds: int, fresh: bool) -> dict[str, Any]:
                 for kind in order:
                     name = kind.partition(":")[2]
                     if kind == "boto3":
-                        spec = {
-                            "kind": "boto3",
-                            "path": _path(None),
-                            "call": {"endpoint": scenario.stack.moto_url, "table": scenario.stack.table_name},
-                        }
-                        sample = _sample(spec, scenario.env)
+                        sample = _sample(baseline_spec(scenario), scenario.env)
                     elif kind.startswith("fresh:"):
-                        spec = {
-                            "kind": "handler",
-                            "function": name,
-                            "path": _path(name),
-                            "event": scenario.event(name),
-                            "request_id": str(uuid.uuid4()),
-                        }
-                        sample = _sample(spec, scenario.env)
+                        sample = _sample(answer_spec(scenario, name), scenario.env)
                     else:
                         sample = snapshots[name].restore(scenario.event(name))
                     if sample["status"] not in (200, 202):
@@ -231,15 +222,6 @@ def measure(scenario: Scenario, rounds: int, fresh: bool) -> dict[str, Any]:
             row["fresh_ratio_to_boto3_call"] = round(row["fresh_first_answer_ms"] / base, 3)
         rows[name] = row
     return {"boto3_import_and_one_call_ms": base, "functions": rows}
-
-
-def _spread(passes: list[dict[str, Any]], key: str) -> float:
-    """The largest relative difference between two passes' ratios, over the functions."""
-    worst = 0.0
-    for name in passes[0]["functions"]:
-        ratios = [p["functions"][name][key] for p in passes]
-        worst = max(worst, (max(ratios) - min(ratios)) / min(ratios))
-    return round(worst, 3)
 
 
 def main() -> int:

@@ -122,6 +122,19 @@ print(json.dumps(report))
 CRITICAL_FUNCTIONS = ("pbx_webhooks", "ws_connect", "agent_login", "click_to_call")
 
 
+def _child_report(code: str, path: list[str]) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter with ``path`` first; the JSON report it prints last."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 @pytest.mark.parametrize("function", CRITICAL_FUNCTIONS)
 def test_the_snapshot_holds_parsed_models_and_built_schemas_but_no_client_or_credential(
     function: str,
@@ -130,17 +143,9 @@ def test_the_snapshot_holds_parsed_models_and_built_schemas_but_no_client_or_cre
     path = [str(ROOT / "functions" / function), str(ROOT / "layers" / "shared")]
 
     # When it imports the handler, runs before_snapshot, then restores with no model file readable
-    done = subprocess.run(
-        [sys.executable, "-c", PRIMING_CHILD, json.dumps(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    report = _child_report(PRIMING_CHILD, path)
 
     # Then every client the first event needs was made from the snapshot's models (no file read),
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
     # the models the handler loaded unbuilt (defer_build) were all built before the snapshot,
     assert report["unbuilt_before"] > 0
     assert report["unbuilt_after"] == []
@@ -263,16 +268,8 @@ def test_a_restored_login_imports_nothing_on_its_first_answer() -> None:
     ]
 
     # When a restored copy answers its first login
-    done = subprocess.run(
-        [sys.executable, "-c", FIRST_LOGIN_CHILD, json.dumps(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    report = _child_report(FIRST_LOGIN_CHILD, path)
 
     # Then it logged in, and every module it used (PyJWT's, deferred at import) came with the snapshot
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["status"] == 200
     assert report["imported"] == []
