@@ -14,6 +14,10 @@ consumers don't use.
 from ctibridge.deferred_package import defer_init
 
 defer_init("aws_lambda_powertools.utilities.data_classes")
+# The batch utility's base module imports asyncio for its async processor, which these consumers never
+# use (~30 ms: asyncio's __init__ loads its event loops, streams, subprocesses...). Deferred the same way:
+# anything asking asyncio for a name runs its real __init__ then.
+defer_init("asyncio")
 
 from aws_lambda_powertools.utilities.batch import (  # noqa: E402
     BatchProcessor,
