@@ -36,7 +36,7 @@ from playwright.sync_api import (
 from ctibridge import keys
 from tests.support.local_stack import RunningStack, start_stack
 from tests.support.ports import free_port
-from tests.support.sip_server import Kamailio, start_kamailio
+from tests.support.sip_server import Kamailio, Sipp, start_kamailio, start_sipp
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
@@ -291,6 +291,21 @@ def pbx(stack: RunningStack) -> Iterator[Pbx]:
     yield driver
     # Leave agent 101 idle for the next test.
     driver.end_all()
+
+
+def call_the_agent(kamailio: Kamailio, tmp_path: Path, ipphone: str, *, queue: str | None = None) -> Sipp:
+    """A customer's INVITE to the agent's browser phone (with X-Queue-Id when `queue` is given)."""
+    keys = {"caller": CRM_CUSTOMER_PHONE}
+    if queue is not None:
+        keys["queue"] = queue
+    return start_sipp(
+        "call_agent" if queue is not None else "call_webphone",
+        tmp_path,
+        remote=f"127.0.0.1:{kamailio.udp_port}",
+        service=ipphone,
+        keys=keys,
+        timeout_s=45,
+    )
 
 
 def unique_callid(prefix: str) -> str:

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import CRM_CUSTOMER_PHONE, ROOT, Pbx, Phone, unique_callid
+from tests.browser.conftest import CRM_CUSTOMER_PHONE, ROOT, Pbx, Phone, call_the_agent, unique_callid
 from tests.support.local_stack import RunningStack
 from tests.support.sip_server import Kamailio, Sipp, start_sipp
 
@@ -147,21 +147,6 @@ def _sip_messages_wait(sipp: Sipp, text: str, timeout: float = 15) -> str:
     raise AssertionError(f"no {text!r} at sipp after {timeout} s\n{sipp.report()}")
 
 
-def _call_the_agent(kamailio: Kamailio, tmp_path: Path, ipphone: str, *, queue: str | None = None) -> Sipp:
-    """A customer's INVITE to the agent's browser phone (with X-Queue-Id when `queue` is given)."""
-    keys = {"caller": CRM_CUSTOMER_PHONE}
-    if queue is not None:
-        keys["queue"] = queue
-    return start_sipp(
-        "call_agent" if queue is not None else "call_webphone",
-        tmp_path,
-        remote=f"127.0.0.1:{kamailio.udp_port}",
-        service=ipphone,
-        keys=keys,
-        timeout_s=45,
-    )
-
-
 def _demo_token(stack: RunningStack, ipphone: str) -> dict[str, str]:
     answer = httpx.get(f"{stack.web_url}/dev/token", params={"ipphone": ipphone}, timeout=10)
     assert answer.status_code == 200, answer.text
@@ -192,7 +177,7 @@ def test_iframe_mode_posts_the_seed_events_for_direct_queue_and_outbound_calls(
     # When a customer's call rings the agent directly (the PBX's popup, then the SIP INVITE)
     callid = unique_callid("embed-direct")
     pbx.incoming(callid, phone=CRM_CUSTOMER_PHONE, extension="101")
-    sipp = _call_the_agent(kamailio, tmp_path, "101")
+    sipp = call_the_agent(kamailio, tmp_path, "101")
     try:
         ringing = _wait_event(page, "crmEvents", "type", "OnCallRinging")["data"]
         # Then OnCallRinging has seed 003's direct-call shape
@@ -232,7 +217,7 @@ def test_iframe_mode_posts_the_seed_events_for_direct_queue_and_outbound_calls(
         sipp.stop()
 
     # When a call from queue "q-sales" rings the agent (the PBX names the queue in X-Queue-Id)
-    sipp = _call_the_agent(kamailio, tmp_path, "101", queue="q-sales")
+    sipp = call_the_agent(kamailio, tmp_path, "101", queue="q-sales")
     try:
         queued = _wait_event(page, "crmEvents", "type", "OnCallRinging", count=2)["data"]
         # Then OnCallRinging has the seed's queue shape
@@ -411,7 +396,7 @@ def test_the_sdk_page_uses_the_modern_api_with_events_and_promises(
     page.wait_for_function("() => CTIBridge.status.registered", timeout=15_000)
     assert page.evaluate("() => [CTIBridge.agent.ipphone, CTIBridge.status.voice]") == ["101", True]
     # When a customer calls
-    sipp = _call_the_agent(kamailio, tmp_path, "101")
+    sipp = call_the_agent(kamailio, tmp_path, "101")
     try:
         # Then on('ringing') gets the call
         ringing = _wait_event(page, "crmEvents", "name", "ringing")["args"][0]
@@ -494,7 +479,7 @@ def test_a_vcc_3c_page_gets_ringing_accept_end_in_order_and_csCallout_dials(
     # When a customer calls agent 101 (the PBX's popup and the SIP INVITE)
     callid = unique_callid("vcc")
     pbx.incoming(callid, phone=CRM_CUSTOMER_PHONE, extension="101")
-    sipp = _call_the_agent(kamailio, tmp_path, "101")
+    sipp = call_the_agent(kamailio, tmp_path, "101")
     try:
         # Then csCallRinging(phone) and csCurrentCallId(callId)
         assert _wait_event(page, "csEvents", "name", "csCallRinging")["args"] == [CRM_CUSTOMER_PHONE]
@@ -562,7 +547,7 @@ def test_transfer_to_another_agent_rejected_then_accepted(
     # And 101 in a call with a customer
     callid = unique_callid("transfer")
     pbx.incoming(callid, phone=CRM_CUSTOMER_PHONE, extension="101")
-    sipp = _call_the_agent(kamailio, tmp_path, "101", queue="q-support")
+    sipp = call_the_agent(kamailio, tmp_path, "101", queue="q-support")
     try:
         _wait_event(a, "csEvents", "name", "csCallRinging")
         _sip_messages_wait(sipp, "SIP/2.0 180 Ringing")

@@ -105,12 +105,9 @@ def test_answered_call_carries_audio_both_ways(stack: RunningStack, agent: Calla
     expect(page.locator("#answer")).to_be_visible(timeout=15_000)
     expect(page.locator("#call-phone")).to_have_text(CUSTOMER_PHONE_SHOWN)
     page.click("#answer")
-    expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
     # And the agent hears the customer: audio packets with energy arrive in the page
-    _wait_for_stats(page, lambda s: _received(s) > 25)
-    talking = _inbound_over(page, 2.0)
-    assert talking["packets"] > 50, talking
-    assert talking["energy"] > 0.01, talking
+    _in_call_and_receiving(page)
+    talking = _hears(page, 2.0, min_packets=50)
     assert talking["level"] > 0.01, talking
     # When the agent mutes: the customer still reaches the agent
     page.click("#mute")
@@ -186,6 +183,20 @@ def _wait_for_stats(
     raise AssertionError(f"the page's audio stats never got there: {stats}")
 
 
+def _in_call_and_receiving(page: Page) -> None:
+    """The call is up in the page and the other side's audio has started to arrive."""
+    expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
+    _wait_for_stats(page, lambda s: _received(s) > 25)
+
+
+def _hears(page: Page, seconds: float, *, min_packets: int) -> dict[str, float]:
+    """What the page received over ``seconds``: more than ``min_packets`` audio packets, with energy."""
+    heard = _inbound_over(page, seconds)
+    assert heard["packets"] > min_packets, heard
+    assert heard["energy"] > 0.01, heard
+    return heard
+
+
 def _download(url: str) -> Path:
     answer = httpx.get(url, timeout=10)
     assert answer.status_code == 200, answer.text[:200]
@@ -206,8 +217,7 @@ def test_the_customer_hangs_up_first_after_talk_seconds(
     # When the agent answers (after a ring of about a second, so duration and billsec differ)
     time.sleep(1.5)
     page.click("#answer")
-    expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
-    _wait_for_stats(page, lambda s: _received(s) > 25)
+    _in_call_and_receiving(page)
     # Then, without the agent doing anything, the customer's BYE ends the call in the page
     expect(page.locator("#app")).to_have_attribute("data-call-state", "ended", timeout=(talk + 10) * 1000)
     result = call.wait()
@@ -255,11 +265,8 @@ def test_click_to_call_reaches_a_customer_who_answers_and_a_busy_one(
     page.fill("#dial-input", "0987654321")
     page.click("#call-button")
     # Then the customer answers, and the agent hears them
-    expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
-    _wait_for_stats(page, lambda s: _received(s) > 25)
-    heard = _inbound_over(page, 1.5)
-    assert heard["packets"] > 40, heard
-    assert heard["energy"] > 0.01, heard
+    _in_call_and_receiving(page)
+    _hears(page, 1.5, min_packets=40)
     page.click("#hangup")
     expect(page.locator("#app")).not_to_have_attribute("data-call-state", "in_call", timeout=10_000)
     # When the agent dials a busy number: Kamailio sends it to the busy customer's phone (baresip)
@@ -294,12 +301,9 @@ def test_agent_calls_agent_both_hear_each_other_and_hold_and_mute_stop_the_media
     bob.click("#answer")
     # Then both are in the call, and each hears the other (WebRTC on both sides of rtpengine)
     for page in (alice, bob):
-        expect(page.locator("#app")).to_have_attribute("data-call-state", "in_call", timeout=15_000)
-        _wait_for_stats(page, lambda s: _received(s) > 25)
+        _in_call_and_receiving(page)
     for page in (alice, bob):
-        heard = _inbound_over(page, 1.5)
-        assert heard["packets"] > 40, heard
-        assert heard["energy"] > 0.01, heard
+        _hears(page, 1.5, min_packets=40)
     # When 101 mutes: 102 hears nothing from 101, and 101 still hears 102
     alice.click("#mute")
     expect(alice.locator("#mute")).to_have_attribute("aria-pressed", "true")

@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     CRM_CUSTOMER_PHONE_SHOWN,
     Pbx,
     Phone,
+    call_the_agent,
     copy_for_readme,
 )
 from tests.support.local_stack import RunningStack
@@ -43,14 +44,7 @@ def test_page_registers_rings_and_answers_a_sip_call(
     # When the PBX pops the call up and a customer's INVITE reaches the page (sipp → Kamailio → WS)
     callid = f"sip-{time.time_ns()}"
     pbx.incoming(callid, phone=CRM_CUSTOMER_PHONE, extension="101")
-    sipp = start_sipp(
-        "call_webphone",
-        tmp_path,
-        remote=f"127.0.0.1:{kamailio.udp_port}",
-        service="101",
-        keys={"caller": CRM_CUSTOMER_PHONE},
-        timeout_s=45,
-    )
+    sipp = call_the_agent(kamailio, tmp_path, "101")
     try:
         # Then the page rings: one card, the popup and the SIP call merged, with an Answer button
         expect(page.locator("#answer")).to_be_visible(timeout=15_000)

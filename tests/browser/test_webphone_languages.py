@@ -19,10 +19,11 @@ from tests.browser.conftest import (
     TENANT_CACHE_TTL_SECONDS,
     Pbx,
     Phone,
+    call_the_agent,
     copy_for_readme,
 )
 from tests.support.local_stack import RunningStack
-from tests.support.sip_server import Kamailio, start_sipp
+from tests.support.sip_server import Kamailio
 
 # What the agent sees, per language: the page's words for the same things.
 WORDS = {
@@ -103,14 +104,7 @@ def test_a_sip_call_rings_and_is_answered_in_the_browsers_language(
     # When the PBX pops a call up and the customer's INVITE reaches the page
     callid = f"lang-{language}-{time.time_ns()}"
     pbx.incoming(callid, phone=CRM_CUSTOMER_PHONE, extension="101")
-    sipp = start_sipp(
-        "call_webphone",
-        tmp_path,
-        remote=f"127.0.0.1:{kamailio.udp_port}",
-        service="101",
-        keys={"caller": CRM_CUSTOMER_PHONE},
-        timeout_s=45,
-    )
+    sipp = call_the_agent(kamailio, tmp_path, "101")
     try:
         # Then the ringing popup is in that language, the number grouped as Vietnamese users write it
         expect(page.locator("#answer")).to_be_visible(timeout=15_000)
