@@ -13,10 +13,12 @@ import ast
 import importlib
 import importlib.util
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 
+@cache
 def _reexports(init_file: str, package_name: str) -> dict[str, str]:
     """Name -> submodule, for each ``from .submodule import Name`` in the package's ``__init__``."""
     try:
@@ -46,13 +48,11 @@ def defer_init(package_name: str) -> None:
         return  # not a package as expected: it is imported normally
     package = importlib.util.module_from_spec(spec)
     loader = spec.loader
-    reexports: dict[str, str] = {}
 
     def __getattr__(name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        if not reexports:
-            reexports.update(_reexports(spec.origin or "", package_name))
+        reexports = _reexports(spec.origin or "", package_name)  # read once per package
         if name in reexports:
             return getattr(importlib.import_module(reexports[name]), name)
         try:
