@@ -6,10 +6,10 @@ sends these paths of the webphone distribution to the HTTP API origin (template.
 server forwards them to the local HTTP gateway with httpx, unchanged (method, path, query, headers,
 body), and hands back its answer, CORS headers included (the gateway decides them, as API Gateway does).
 
-As CloudFront does, it adds the viewer's address (``CloudFront-Viewer-Address``, ``ip:port``) and the API
-origin's custom headers (the stack's origin verification value, read from template.yaml): the functions
-then see the caller's address as on AWS (``ctibridge.client_address``), not the web port's own. A caller's
-headers of those names are dropped first.
+As the distribution does, it adds the viewer's address (``X-Ctibridge-Viewer-Address``, the IP: on AWS
+the API behaviours' CloudFront Function writes it) and the API origin's custom headers (the stack's origin
+verification value, read from template.yaml): the functions then see the caller's address as on AWS
+(``ctibridge.client_address``), not the web port's own. A caller's headers of those names are dropped first.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ API_PATHS = (
     "/click2call.php",
     "/health",
 )
-VIEWER_ADDRESS = "cloudfront-viewer-address"
+VIEWER_ADDRESS = "x-ctibridge-viewer-address"  # ctibridge.client_address.VIEWER_ADDRESS_HEADER
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Hop-by-hop headers (RFC 9110 §7.6.1) and what httpx re-computes: never copied across the hop.
 _HOP_BY_HOP = {
@@ -74,11 +74,11 @@ class ApiForward:
             if k.lower() not in _HOP_BY_HOP and k.lower() not in self._added
         ]
         if request.client:
-            # CloudFront's forms: X-Forwarded-For holds the address, CloudFront-Viewer-Address "ip:port"
-            # (IPv6 without brackets); the gateway's sourceIp is this forward's own address, as the edge's
+            # As on AWS: X-Forwarded-For holds the address (CloudFront), X-Ctibridge-Viewer-Address the IP
+            # (our CloudFront Function); the gateway's sourceIp is this forward's own address, as the edge's
             # is behind CloudFront (the servers ignore X-Forwarded-For, as API Gateway does).
             headers.append(("x-forwarded-for", request.client.host))
-            headers.append((VIEWER_ADDRESS, f"{request.client.host}:{request.client.port}"))
+            headers.append((VIEWER_ADDRESS, request.client.host))
         headers.extend(self.origin_headers)
         # The raw query as the CRM wrote it (a seed 004 CRM's userfield may hold anything).
         query = request.url.query

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -215,11 +216,21 @@ def test_the_api_origin_gets_the_viewer_address_and_a_proof_only_the_login_funct
     assert generated["PasswordLength"] >= 32
     assert generated["ExcludePunctuation"] is True
     assert "OriginVerifySecret" not in json.dumps(cfn.get("Outputs", {}))
-    # and the API behaviours' origin request policy is the managed one that adds CloudFront-Viewer-Address
-    # without the viewer's Host (AllViewerAndCloudFrontHeaders-2022-06 would send it: API Gateway answers 403)
+    # and every API behaviour forwards the viewer's headers without its Host (the policies that add
+    # CloudFront's own viewer-address header forward the Host too: API Gateway answers 403) and runs the
+    # function that writes the viewer's address into our header, before the origin request
     for behaviour in config["CacheBehaviors"]:
         if behaviour["TargetOriginId"] == api_origin["Id"]:
             assert behaviour["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
+            assert behaviour["FunctionAssociations"] == [
+                {
+                    "EventType": "viewer-request",
+                    "FunctionARN": {"Fn::GetAtt": ["ViewerAddressFunction", "FunctionARN"]},
+                }
+            ]
+    function = cfn["Resources"]["ViewerAddressFunction"]
+    assert function["Type"] == "AWS::CloudFront::Function"
+    assert function["Properties"]["AutoPublish"] is True  # associations use the LIVE stage
     # and the login function is told where the value is, and may read exactly that secret
     assert login["Properties"]["Environment"]["Variables"]["ORIGIN_VERIFY_SECRET_ARN"] == {
         "Ref": "OriginVerifySecret"
@@ -235,6 +246,41 @@ def test_the_api_origin_gets_the_viewer_address_and_a_proof_only_the_login_funct
     for name in FUNCTIONS:
         if name != "AgentLoginFunction":
             assert "OriginVerifySecret" not in json.dumps(_role(cfn, cfn["Resources"][name])), name
+
+
+@pytest.mark.parametrize("viewer", ["198.51.100.10", "2001:db8::7"])
+def test_the_viewer_address_function_writes_the_viewer_ip_over_what_the_viewer_sent(
+    cfn: dict[str, Any], viewer: str
+) -> None:
+    # Given the CloudFront Function's code as deployed, and a viewer request (CloudFront Functions' event
+    # structure: lower-case header names, {value} objects) forging the header and carrying other headers
+    code = cfn["Resources"]["ViewerAddressFunction"]["Properties"]["FunctionCode"]
+    event = {
+        "version": "1.0",
+        "viewer": {"ip": viewer},
+        "request": {
+            "method": "POST",
+            "uri": "/demo/thirdParty/login",
+            "querystring": {},
+            "headers": {
+                client_address.VIEWER_ADDRESS_HEADER: {"value": "192.0.2.1"},
+                "authorization": {"value": "Bearer t"},
+            },
+            "cookies": {},
+        },
+    }
+    # When it runs (node runs the same JavaScript subset as cloudfront-js-2.0 for this code)
+    script = f"{code}\nprocess.stdout.write(JSON.stringify(handler({json.dumps(event)})));"
+    ran = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30, check=True)
+    request = json.loads(ran.stdout)
+    # Then the request goes on with the viewer's own IP in our header (the form client_address reads), the
+    # forged value gone, the rest untouched
+    assert request["headers"][client_address.VIEWER_ADDRESS_HEADER] == {"value": viewer}
+    assert (
+        client_address.viewer_ip(request["headers"][client_address.VIEWER_ADDRESS_HEADER]["value"]) == viewer
+    )
+    assert request["headers"]["authorization"] == {"value": "Bearer t"}
+    assert request["uri"] == "/demo/thirdParty/login"
 
 
 def test_alarm_topic_key_lets_cloudwatch_publish(cfn: dict[str, Any]) -> None:

@@ -3,8 +3,8 @@ through the same forwarder (CloudFront on AWS, the web port here), are throttled
 of the API's own URL (execute-api on AWS, the HTTP port here) cannot pick the address it is counted at.
 
 Each client binds its own loopback address (127.0.0.0/8 is all local on Linux), as agents at different
-addresses would; the web port forwards with CloudFront-Viewer-Address and the stack's origin value, as
-CloudFront does (ctibridge_local.api_forward, template.yaml OriginVerifySecret).
+addresses would; the web port forwards with X-Ctibridge-Viewer-Address and the stack's origin value, as
+the distribution does (ctibridge_local.api_forward, template.yaml OriginVerifySecret).
 """
 
 from __future__ import annotations
@@ -72,12 +72,12 @@ def test_agents_at_different_viewer_addresses_are_throttled_separately_through_t
 
 def test_a_direct_caller_cannot_claim_a_viewer_address(stack: RunningStack) -> None:
     _, _, direct, claimed = _addresses()
-    forged = {"CloudFront-Viewer-Address": f"{claimed}:443", "X-Ctibridge-Origin-Verify": "guessed"}
+    forged = {"X-Ctibridge-Viewer-Address": claimed, "X-Ctibridge-Origin-Verify": "guessed"}
     with _client(direct) as direct_client, _client(claimed) as claimed_client:
         # Given a caller of the API's own URL sending CloudFront's header with a guessed proof
         assert _lock_out(direct_client, stack.http_url, forged) >= 1
         # Then it is locked out at its real address, whichever address it claims next
-        other = {"CloudFront-Viewer-Address": f"{claimed[:-1]}9:443", "X-Ctibridge-Origin-Verify": "guessed"}
+        other = {"X-Ctibridge-Viewer-Address": f"{claimed[:-1]}9", "X-Ctibridge-Origin-Verify": "guessed"}
         assert _login(direct_client, stack.http_url, _token(DEMO_ACCESS_KEY), other) == 429
         # and through the web host too (the forwarder drops its headers and sends its real address)
         assert _login(direct_client, stack.web_url, _token(DEMO_ACCESS_KEY), forged) == 429

@@ -88,15 +88,15 @@ def test_only_the_api_paths_are_forwarded() -> None:
         assert _web_port("GET", path).status_code == 404, path
 
 
-def test_the_viewer_address_and_the_origin_value_are_added_as_cloudfront_does() -> None:
+def test_the_viewer_address_and_the_origin_value_are_added_as_the_distribution_does() -> None:
     # Given a forward configured with the API origin's custom header (the stack's origin value)
     proof = [("x-ctibridge-origin-verify", "stack-value")]
     # When a caller sends its own values of those headers
-    forged = {"cloudfront-viewer-address": "192.0.2.1:1", "X-Ctibridge-Origin-Verify": "guessed"}
+    forged = {"X-Ctibridge-Viewer-Address": "192.0.2.1", "X-Ctibridge-Origin-Verify": "guessed"}
     got = _web_port("GET", "/health", origin_headers=proof, headers=forged).json()["headers"]
-    # Then the gateway gets the caller's real address, in CloudFront's "ip:port", and the stack's value only
-    assert got["cloudfront-viewer-address"] == "203.0.113.9:5000"
+    # Then the gateway gets the caller's real address (the IP, as the CloudFront Function writes it) and the
+    # stack's value only
+    assert got["x-ctibridge-viewer-address"] == "203.0.113.9"
     assert got["x-ctibridge-origin-verify"] == "stack-value"
-    # and an IPv6 viewer is written without brackets, the port after the last colon (as CloudFront does)
     ipv6 = _web_port("GET", "/health", peer=("2001:db8::7", 443), origin_headers=proof).json()["headers"]
-    assert ipv6["cloudfront-viewer-address"] == "2001:db8::7:443"
+    assert ipv6["x-ctibridge-viewer-address"] == "2001:db8::7"

@@ -55,7 +55,7 @@ class Settings(Model):
     login_max_failures: int = 5  # failed logins per domain+ipphone and window, then 429
     login_failure_window_seconds: int = 300
     # The per-stack value CloudFront sends the API origin (template OriginVerifySecret): a request that
-    # carries it came through our distribution, so its CloudFront-Viewer-Address is the agent's
+    # carries it came through our distribution, so its viewer address header is the agent's
     # (ctibridge.client_address).
     origin_verify_secret_arn: str | None = None
     minted_token_max_ttl_seconds: int = 86400  # POST /v1/tokens upper bound for ttl_seconds
