@@ -58,6 +58,10 @@ PRICES: dict[str, float] = {
     "s3_standard_ia_gb_month": 0.0125,
     "secrets_manager_api_call": 0.05 / 10_000,
     "cloudwatch_logs_ingested_gb": 0.50,
+    # The one public host (template.yaml WebphoneDistribution): HTTPS requests (US/EU, per request) and the
+    # viewer-address CloudFront Function every API behaviour runs.
+    "cloudfront_https_request": 0.0100 / 10_000,
+    "cloudfront_function_invocation": 0.10 / 1e6,
     # Lambda SnapStart for Python (template parameter SnapStart): the snapshot cache, per GB-second
     # for as long as a published version's snapshot is active, and each restore (a cold start), per GB.
     "snapstart_cache_gb_second": 0.0000015046,
@@ -98,6 +102,10 @@ def cost_per_million(per_call: dict[str, float], assumptions: Assumptions) -> di
     per_service = {
         "lambda": invocations * PRICES["lambda_request"] + gb_seconds * PRICES["lambda_gb_second_arm64"],
         "api_gateway_http": per_call["http_api_requests"] * PRICES["http_api_request"],
+        # An upper bound: every API request through the public host, as a PBX or CRM that changed only the
+        # host name sends them (the execute-api URL skips CloudFront).
+        "cloudfront": per_call["http_api_requests"]
+        * (PRICES["cloudfront_https_request"] + PRICES["cloudfront_function_invocation"]),
         "api_gateway_websocket": (per_call["websocket_messages"] + a.ws_keepalive_messages_per_call)
         * PRICES["websocket_message"]
         + a.agent_minutes_per_call * PRICES["websocket_connection_minute"],
