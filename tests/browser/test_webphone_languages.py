@@ -88,6 +88,15 @@ def _expect_idle_words(page: Page, language: str) -> None:
     expect(page.locator("#call-button")).to_have_text(words["call"])
 
 
+def _cut_labels(page: Page) -> list[str]:
+    """The labels of visible buttons that do not fit their button (clipped or spilling out at 360 px)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('button')]
+            .filter((b) => b.offsetParent !== null && b.scrollWidth > b.clientWidth)
+            .map((b) => b.textContent.trim())"""
+    )
+
+
 @pytest.mark.parametrize(("locale", "language"), [("vi-VN", "vi"), ("en-US", "en")])
 def test_a_sip_call_rings_and_is_answered_in_the_browsers_language(
     open_phone: Callable[..., Phone], kamailio: Kamailio, pbx: Pbx, tmp_path: Path, locale: str, language: str
@@ -114,6 +123,7 @@ def test_a_sip_call_rings_and_is_answered_in_the_browsers_language(
         expect(page.locator("#call-status")).to_have_text(words["ringing"])
         expect(page.locator("#answer")).to_have_text(words["answer"])
         expect(page.locator("#hangup")).to_have_text(words["decline"])
+        assert _cut_labels(page) == []
         copy_for_readme(phone.screenshot(f"ringing-{language}"), f"webphone-ringing-{language}.png")
         # When the agent answers
         page.click("#answer")
@@ -124,6 +134,9 @@ def test_a_sip_call_rings_and_is_answered_in_the_browsers_language(
         expect(page.locator("#hold")).to_have_text(words["hold"])
         expect(page.locator("#transfer")).to_have_text(words["transfer"])
         expect(page.locator("#hangup")).to_have_text(words["hangup"])
+        # and each label fits its button (the page is made for a 360 px CRM sidebar)
+        assert _cut_labels(page) == []
+        copy_for_readme(phone.screenshot(f"in-call-{language}"), f"webphone-in-call-{language}.png")
         # When the agent hangs up
         page.click("#hangup")
         assert sipp.wait(timeout=20) == 0, sipp.report()
