@@ -21,6 +21,7 @@ import {
 import en from "../../webphone/js/messages/en.js";
 import vi from "../../webphone/js/messages/vi.js";
 import { checkDialable, formatPhone } from "../../webphone/js/phone-numbers.js";
+import { callTime, statusWords } from "../../webphone/js/ui.js";
 import { loggedInCore } from "./fakes.mjs";
 
 const placeholders = (text) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
@@ -204,5 +205,35 @@ describe("the phone core's messages (the SDK's errors) follow the language", () 
     } finally {
       setLanguage(before);
     }
+  });
+});
+
+describe("the call history's rows", () => {
+  it("tell every call's time on the agent's clock, logged by the PBX or only rung", () => {
+    const before = process.env.TZ;
+    process.env.TZ = "Asia/Ho_Chi_Minh"; // node re-reads TZ when it is set
+    try {
+      // The PBX's call log (calldate in UTC, and as the PBX wrote it in the tenant's time zone)
+      const logged = { calldate: "2026-12-05T06:28:38Z", calldate_local: "2026-12-05 13:28:38", started_at: "2026-12-05T06:28:38.000Z" };
+      // A call that only rang: no calldate yet, the time the bridge first heard of it (UTC)
+      const rung = { calldate: null, calldate_local: null, started_at: "2026-12-05T06:32:33.250Z" };
+      assert.equal(callTime(logged), "2026-12-05 13:28:38");
+      assert.equal(callTime(rung), "2026-12-05 13:32:33");
+      // Across midnight, the agent's date
+      assert.equal(callTime({ started_at: "2026-12-05T18:10:00Z" }), "2026-12-06 01:10:00");
+      // No instant at all: the PBX's own text, else nothing
+      assert.equal(callTime({ calldate_local: "2026-12-05 13:28:38" }), "2026-12-05 13:28:38");
+      assert.equal(callTime({}), "");
+    } finally {
+      if (before === undefined) delete process.env.TZ;
+      else process.env.TZ = before;
+    }
+  });
+
+  it("name a call with no outcome yet in words, not the bridge's status code", () => {
+    assert.equal(inLanguage("vi", () => statusWords("RINGING")), vi["status.RINGING"]);
+    assert.equal(inLanguage("en", () => statusWords("DIALING")), en["status.DIALING"]);
+    assert.equal(inLanguage("vi", () => statusWords("CHANUNAVAIL")), vi["status.CHANUNAVAIL"]);
+    assert.equal(inLanguage("en", () => statusWords("SOMETHING NEW")), "SOMETHING NEW"); // kept, not hidden
   });
 });

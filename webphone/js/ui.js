@@ -366,8 +366,7 @@ export function createUI(doc = document) {
       num.textContent = call.phone ? formatPhone(call.phone) : t("history.unknown");
       const meta = doc.createElement("span");
       meta.className = "meta";
-      const when = call.calldate_local || call.calldate || call.started_at || "";
-      const parts = [when.replace("T", " ").replace(/(:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/, "$1"), statusWords(call.status)];
+      const parts = [callTime(call), statusWords(call.status)];
       if (call.billsec) parts.push(formatDuration(call.billsec));
       meta.textContent = parts.filter(Boolean).join(" · ");
       const actions = doc.createElement("span");
@@ -414,7 +413,23 @@ export function formatDuration(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
-/** A PBX call status (seed 004: ANSWERED, NO ANSWER, BUSY, FAILED, CANCEL, CONGESTION) as words. */
+/**
+ * When a call happened, on the agent's clock (the browser's time zone): from its UTC instant, the PBX's
+ * calldate or else when it first rang. One clock for every row: a call the PBX logged and one that only
+ * rang (no calldate yet) read alike. The PBX's local text only when there is no instant at all.
+ */
+export function callTime(call) {
+  const instant = new Date(call.calldate || call.started_at || NaN);
+  if (Number.isNaN(instant.getTime())) return (call.calldate_local || "").replace("T", " ");
+  const two = (n) => String(n).padStart(2, "0");
+  const day = `${instant.getFullYear()}-${two(instant.getMonth() + 1)}-${two(instant.getDate())}`;
+  return `${day} ${two(instant.getHours())}:${two(instant.getMinutes())}:${two(instant.getSeconds())}`;
+}
+
+/**
+ * A call status as words: the PBX's (seed 004: ANSWERED, NO ANSWER, BUSY, FAILED, CANCEL, CONGESTION,
+ * CHANUNAVAIL) or the bridge's while no call log has come (RINGING, DIALING).
+ */
 export function statusWords(status, prefix = "status.") {
   const value = normalizeStatus(status);
   const key = `${prefix}${value}`;

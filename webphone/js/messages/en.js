@@ -136,6 +136,9 @@ export default Object.freeze({
   "status.FAILED": "Failed",
   "status.CANCEL": "Cancelled",
   "status.CONGESTION": "Failed",
+  "status.CHANUNAVAIL": "Unreachable",
+  "status.RINGING": "No outcome yet",
+  "status.DIALING": "No outcome yet",
 
   // ---------------------------------------------------------------- settings
   "settings.ringOn": "Calls ring on",

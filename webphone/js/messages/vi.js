@@ -137,6 +137,9 @@ export default Object.freeze({
   "status.FAILED": "Lỗi",
   "status.CANCEL": "Đã hủy",
   "status.CONGESTION": "Lỗi",
+  "status.CHANUNAVAIL": "Không liên lạc được",
+  "status.RINGING": "Chưa có kết quả",
+  "status.DIALING": "Chưa có kết quả",
 
   // ---------------------------------------------------------------- cài đặt
   "settings.ringOn": "Nhận cuộc gọi trên",
