@@ -26,6 +26,7 @@ from ctibridge.delivery.models import (
 )
 from ctibridge.errors import BadRequest, Conflict, NotFound
 from ctibridge.tenants.provisioning import TenantAdmin
+from ctibridge_cli.text import table as _table
 
 
 class Output(Protocol):
@@ -63,18 +64,6 @@ def _row(endpoint: CrmEndpoint) -> dict[str, Any]:
         "events": ",".join(e.value for e in endpoint.events) if endpoint.events else "all",
         "private": "yes" if endpoint.allow_private_network else "",
     }
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "(none)"
-    columns = list(rows[0])
-    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += [
-        "  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() for r in rows
-    ]
-    return "\n".join(lines)
 
 
 def endpoint_add(admin: TenantAdmin, args: argparse.Namespace, out: Output) -> None:

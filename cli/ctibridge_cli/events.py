@@ -23,6 +23,7 @@ from ctibridge.delivery.store import AttemptStatus, DeliveryStore
 from ctibridge.errors import BadRequest
 from ctibridge.tenants.provisioning import TenantAdmin
 from ctibridge_cli.crm import CommandFactory
+from ctibridge_cli.text import table as _table
 
 
 class Output(Protocol):
@@ -116,11 +117,7 @@ def events_deliveries(admin: TenantAdmin, args: argparse.Namespace, out: Output)
         "http_status",
         "error_code",
     )
-    rows = [[("" if v.get(c) is None else str(v.get(c))) for c in columns] for v in views]
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]  # rows may be []
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    out.emit({"items": views, "next_cursor": page.next_cursor}, "\n".join(lines) if rows else "(none)")
+    out.emit({"items": views, "next_cursor": page.next_cursor}, _table(views, columns))
 
 
 def register(groups: Any, command: CommandFactory) -> None:

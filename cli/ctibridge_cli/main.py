@@ -32,7 +32,9 @@ from ctibridge.auth.crm_jwt import EXPIRED_FORMAT
 from ctibridge.errors import BadRequest, Conflict, CtiError, NotFound
 from ctibridge.tenants.models import WEBPHONE_LANGUAGES, Agent, DeviceType, Tenant, TenantSecrets
 from ctibridge.tenants.provisioning import KEY_KINDS, TenantAdmin
-from ctibridge_cli import crm, events, local_target, pbx
+from ctibridge_cli import calls, crm, events, local_target, pbx
+from ctibridge_cli.text import pairs as _pairs
+from ctibridge_cli.text import table as _table
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -119,24 +121,6 @@ def _agent_view(agent: Agent) -> dict[str, Any]:
 
 def _secrets_view(tenant_secrets: TenantSecrets) -> dict[str, Any]:
     return tenant_secrets.plain()
-
-
-def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
-    if not rows:
-        return "(none)"
-    cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
-
-
-def _pairs(data: dict[str, Any]) -> str:
-    width = max((len(k) for k in data), default=0)
-    return "\n".join(
-        f"{k.ljust(width)}  {json.dumps(v) if isinstance(v, list | dict) else ('' if v is None else v)}"
-        for k, v in data.items()
-    )
 
 
 class _Output:
@@ -482,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", default=False, help="print JSON")
     parser.add_argument("--local", action="store_true", default=False, help=LOCAL_HELP)
     groups = parser.add_subparsers(
-        dest="group", required=True, metavar="{tenant,agent,token,demo,crm,events,pbx}"
+        dest="group", required=True, metavar="{tenant,agent,token,demo,crm,events,pbx,calls}"
     )
 
     def command(sub: Any, name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
@@ -629,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     crm.register(groups, command)  # crm endpoint add|list|remove (issue 10)
     events.register(groups, command)  # events replay, events deliveries (issue 10)
     pbx.register(groups, command)  # pbx simulate: play seed 004 calls (issue 5)
+    calls.register(groups, command)  # calls list|show: what GET /v1/calls answers
     return parser
 
 
