@@ -10,7 +10,7 @@ import { startEmbed } from "../../webphone/js/embed.js";
 import { installAlohubCompat } from "../../webphone/sdk/alohub.js";
 import { CTIBridgeClient } from "../../webphone/sdk/client.js";
 import { installVccCompat } from "../../webphone/sdk/vcc.js";
-import { loggedInCore, settle } from "./fakes.mjs";
+import { FakeSip, loggedInCore, replyTo, settle } from "./fakes.mjs";
 
 const CRM = "https://crm.shop.vn";
 const NUMBER = "0987654321";
@@ -31,8 +31,7 @@ function framedWindow(origin = CRM) {
 }
 
 async function acceptCallout(bridge, requestId = "req-ip-1") {
-  for (let i = 0; i < 50 && !bridge.actions("callout").length; i += 1) await settle();
-  bridge.receive({ type: "callout.accepted", request_id: requestId, phone: NUMBER, route: "softphone", status: "accepted" });
+  await replyTo(bridge, "callout", { type: "callout.accepted", request_id: requestId, phone: NUMBER, route: "softphone", status: "accepted" });
   await settle();
 }
 
@@ -101,6 +100,29 @@ describe("iframe mode (seed 003)", () => {
     assert.equal(calls[0].data.callerIdNumber, "101");
   });
 
+  test("the SIP INVITE before the PBX's popup: one interactionID in every event of the call", async () => {
+    // Given seed 003's CRM framing a browser agent's webphone
+    const frame = framedWindow();
+    const { core, bridge, sip } = await loggedInCore({
+      allowedOrigins: [CRM],
+      attach: (core) => startEmbed({ core, login: () => {}, logout: () => {} }, { win: frame.win }),
+    });
+    // When a customer's INVITE reaches the phone first, and the PBX's popup (its callid) comes after it
+    sip.ring({ phone: "0901234567", callId: "sip-leg-1" });
+    bridge.receive({ type: "call.ringing", callid: "pbx-in-1", phone: "0901234567", direction: "inbound" });
+    // and the agent answers, then hangs up
+    const answering = core.answer();
+    sip.accept();
+    await answering;
+    sip.hangup();
+    // Then the CRM can key the whole interaction by one id, as the seed's events are
+    const calls = frame.posted.filter((m) => m.type.startsWith("OnCall"));
+    assert.deepEqual(calls.map((m) => m.type), ["OnCallRinging", "OnCallAnswer", "OnCallEnd"]);
+    assert.deepEqual(calls.map((m) => m.data.interactionID), ["sip-leg-1", "sip-leg-1", "sip-leg-1"]);
+    // and the customer's call is the PBX's once known
+    assert.equal(calls[1].data.callId, "pbx-in-1");
+  });
+
   test("nothing is posted to a CRM the tenant did not allow, and its requests are ignored", async () => {
     const frame = framedWindow("https://evil.example");
     const { bridge } = await loggedInCore({
@@ -150,5 +172,116 @@ describe("the SDK, VCC/3C and Alohub faces", () => {
     win.onCall();
     await acceptCallout(bridge, "req-alohub");
     assert.deepEqual(bridge.actions("callout"), [{ action: "callout", phone: NUMBER }]);
+  });
+});
+
+/**
+ * A CRM page's custom.js as the VCC / 3C demos write it: callbacks that record themselves, and the
+ * demo's csInitComplete (`if (!csVoice.enableVoice) csEnableCall();`), over a logged-in core.
+ */
+async function vendorCrm(options = {}) {
+  const seen = [];
+  const win = {};
+  const names = ["csShowEnableVoice", "csShowCallStatus", "csShowDeviceType", "csNotifyReconnecting", "csNewCallTransferRequest", "csTransferCallResponse", "csTransferCallError", "csTransferCallSuccess", "csOndisconnected", "showCalloutInfo", "showCalloutError"];
+  for (const name of names) win[name] = (...args) => seen.push([name, ...args]);
+  win.csInitComplete = () => {
+    seen.push(["csInitComplete"]);
+    if (!win.csVoice.enableVoice) win.csEnableCall();
+  };
+  const setup = await loggedInCore({ ...options, attach: (core) => installVccCompat(new CTIBridgeClient({ phone: core }), win) });
+  return { ...setup, win, named: (name) => seen.filter(([n]) => n === name).map(([, ...args]) => args) };
+}
+
+describe("the VCC/3C callbacks at the vendors' moments (seeds 001/002)", () => {
+  test("after a reconnection csInitComplete comes again: the demo's custom.js takes back the voice it lost", async () => {
+    // Given the demo's page holding voice in the browser
+    const { bridge, win, named } = await vendorCrm();
+    assert.equal(win.csVoice.enableVoice, true);
+    // When its socket drops and comes back, while the bridge still counts the dead socket as the holder
+    bridge.state = "reconnecting";
+    bridge.emit("close", { code: 1006, reason: "", willReconnect: true });
+    bridge.emit("reconnecting", 1, 20, 1000);
+    bridge.connect();
+    bridge.receive({ type: "state", ready: true, voice: false, voice_tab: "tab-1", device_type: 1, mobile: null, call: { state: "idle" } });
+    // Then the page hears it lost voice, then csInitComplete, where the demo asks for voice again
+    assert.deepEqual(named("csNotifyReconnecting"), [[1, 20]]);
+    assert.deepEqual(named("csShowEnableVoice").at(-1), [false]);
+    assert.equal(named("csInitComplete").length, 1);
+    assert.deepEqual(bridge.actions("enableVoice"), [{ action: "enableVoice" }]);
+    // And once the bridge gives it, calls ring in this browser again
+    bridge.receive({ type: "voice", enabled: true, holder_tab: "tab-1" });
+    assert.deepEqual(named("csShowEnableVoice").at(-1), [true]);
+    assert.equal(FakeSip.instances.length, 2);
+    assert.equal(FakeSip.last.registered, true);
+  });
+
+  for (const [how, end] of [
+    ["the bridge revokes the session (a logout elsewhere)", ({ bridge }) => bridge.receive({ type: "session.revoked", reason: "logout" })],
+    ["the session cannot be refreshed any more", ({ core }) => core.session.emit("expired", { code: "SESSION_EXPIRED", message: "expired" })],
+  ]) {
+    test(`${how}: csOndisconnected, and csVoice goes offline`, async () => {
+      // Given the demo's page online with voice
+      const setup = await vendorCrm();
+      const { win, named } = setup;
+      assert.deepEqual([win.csVoice.enableVoice, win.csVoice.callStatus], [true, "Online"]);
+      // When the session ends for good
+      end(setup);
+      await settle();
+      // Then the page hears that nothing will reconnect, and reads an offline phone
+      assert.deepEqual(named("csOndisconnected"), [[]]);
+      assert.deepEqual([win.csVoice.enableVoice, win.csVoice.callStatus, win.csVoice.hasCall], [false, "Offline", false]);
+    });
+  }
+
+  test("the transfer's target hears csTransferCallResponse once it answered, and when its 10 s ran out", async (t) => {
+    // Given a transfer offered to this agent (the demo enables its Accept/Reject buttons)
+    const { bridge, win, named } = await vendorCrm();
+    bridge.receive({ type: "transfer.request", transfer_id: "tr-1", from_ipphone: "101", from_name: "An", callid: "pbx-o", phone: NUMBER, deadline: 0 });
+    assert.equal(named("csNewCallTransferRequest")[0][0].dropAgentId, "101");
+    // When the agent accepts (the demo's responseTransferAgent(1)) and the bridge settles it
+    win.responseTransferAgent(1);
+    await replyTo(bridge, "transfer.respond", { type: "transfer.closed", transfer_id: "tr-1", status: "accepted" });
+    // Then csTransferCallResponse("OK"): the demo disables its buttons there
+    assert.deepEqual(named("csTransferCallResponse"), [["OK"]]);
+    // When a second offer gets no answer for 10 s (the seed's auto-reject)
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    bridge.receive({ type: "transfer.request", transfer_id: "tr-2", from_ipphone: "103", from_name: "Bình", deadline: 0 });
+    t.mock.timers.tick(10_000);
+    assert.deepEqual(bridge.actions("transfer.respond").at(-1), { action: "transfer.respond", transfer_id: "tr-2", accept: false });
+    bridge.receive({ type: "transfer.closed", transfer_id: "tr-2", status: "rejected" });
+    // Then NOK; and a transfer this tab never showed says nothing
+    bridge.receive({ type: "transfer.closed", transfer_id: "tr-other", status: "cancelled" });
+    assert.deepEqual(named("csTransferCallResponse"), [["OK"], ["NOK"]]);
+  });
+
+  test("csCallout during a call is ignored, as cs_voice.js does, not answered CALLOUT_AGENT_BUSY", async () => {
+    // Given the demo's page calling a customer from this tab's browser phone
+    const { sip, win, named } = await vendorCrm();
+    win.csCallout(NUMBER);
+    assert.deepEqual(named("showCalloutInfo"), [[NUMBER]]);
+    // When the agent clicks the call-out button again
+    win.csCallout(NUMBER);
+    await settle();
+    // Then nothing is dialed and no error tells the agent to log out and in again (the seed's 786 text)
+    assert.equal(sip.dialed.length, 1);
+    assert.deepEqual(named("showCalloutError"), []);
+  });
+
+  test("a transfer to a queue (csTransferCallAcd) is answered by csTransferCallResponse", async () => {
+    // Given a call answered in this tab's browser phone
+    const { bridge, sip, win, named } = await vendorCrm();
+    bridge.receive({ type: "call.ringing", callid: "pbx-q", phone: NUMBER, direction: "inbound" });
+    sip.ring({ phone: NUMBER });
+    sip.accept();
+    // When the CRM sends it to a queue and the call is handed over
+    win.csTransferCallAcd("sales");
+    await replyTo(bridge, "transfer.queue", { type: "transfer.target", queue_id: "sales", target: "8001" });
+    for (let i = 0; i < 10 && !sip.transfers.length; i += 1) await settle();
+    sip.emit("transferRequested", sip.call);
+    await settle();
+    // Then csTransferCallResponse("OK"), as 3C's ACD transfer answers
+    assert.deepEqual(sip.transfers, ["8001"]);
+    assert.deepEqual(named("csTransferCallResponse"), [["OK"]]);
+    assert.deepEqual(named("csTransferCallError"), []);
   });
 });

@@ -1,6 +1,8 @@
 // Fakes of the phone core's collaborators (bridge.js, sip.js, session.js, tones.js) for `node --test`:
 // same methods and events as the real ones, with what was sent recorded and what arrives driven by the test.
 
+import assert from "node:assert/strict";
+
 import { Emitter } from "../../webphone/js/emitter.js";
 import { PhoneCore } from "../../webphone/js/phone.js";
 
@@ -240,3 +242,10 @@ export async function loggedInCore({ deviceType = 1, voice = true, ready = true,
 
 /** Let pending promise callbacks run. */
 export const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Wait until the bridge got `action`, then answer it with `reply` (as the real one does, later). */
+export async function replyTo(bridge, action, reply) {
+  for (let i = 0; i < 50 && !bridge.actions(action).length; i += 1) await settle();
+  assert.ok(bridge.actions(action).length, `no ${action} sent`);
+  bridge.receive(reply);
+}

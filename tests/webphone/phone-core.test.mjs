@@ -5,16 +5,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { FakeSip, loggedInCore, settle } from "./fakes.mjs";
+import { FakeSip, loggedInCore, replyTo, settle } from "./fakes.mjs";
 
 const NUMBER = "0987654321";
-
-/** Wait until the bridge got `action`, then answer it with `reply` (as the real one does, later). */
-async function replyTo(bridge, action, reply) {
-  for (let i = 0; i < 50 && !bridge.actions(action).length; i += 1) await settle();
-  assert.ok(bridge.actions(action).length, `no ${action} sent`);
-  bridge.receive(reply);
-}
 
 describe("the call-out rule", () => {
   test("this tab holds voice on device 1: the browser phone dials, the bridge is not asked", async () => {

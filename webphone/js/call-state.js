@@ -253,6 +253,7 @@ export class CallState extends Emitter {
       id: `call-${this.#nextId++}`,
       callid: null,
       sipCallId: null,
+      interactionId: null, // the first id faces saw, kept for the whole call (see #emit)
       queueId: null,
       phone: "",
       direction: "inbound",
@@ -323,6 +324,10 @@ export class CallState extends Emitter {
 
   /** Every event is also a "change", first: faces that draw the call listen to that one only. */
   #emit(type, call) {
+    // One id for the call from its first event on: the SIP INVITE may come before the PBX's popup
+    // (the PBX's callid is then learnt later), and a CRM keys the call's events by it (seed 003's
+    // interactionID).
+    call.interactionId ??= call.callid || call.sipCallId || call.requestId || null;
     const view = publicCall(call);
     this.emit("change", view);
     if (type !== "change") this.emit(type, view);
@@ -336,6 +341,7 @@ export function publicCall(call) {
     callId: call.callid || call.sipCallId || null, // the seeds' callId: the PBX's when known
     callid: call.callid,
     sipCallId: call.sipCallId || call.sip?.callId || null,
+    interactionId: call.interactionId ?? null, // the same in every event of the call
     queueId: call.queueId ?? null,
     requestId: call.requestId ?? null,
     phone: call.phone,

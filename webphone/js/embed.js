@@ -171,5 +171,5 @@ export function startEmbed({ core, login, logout }, { win = window } = {}) {
 }
 
 function idOf(call) {
-  return call.callid || call.sipCallId || call.requestId || "";
+  return call.interactionId || call.callid || call.sipCallId || call.requestId || "";
 }

@@ -37,8 +37,8 @@ export function callEvent(type, call, ctx, extra = {}) {
   const agentLeg = extension && ctx.sipDomain ? `${extension}@${ctx.sipDomain}` : extension;
   const customerLeg = call.phone && ctx.sipDomain ? `${call.phone}@${ctx.sipDomain}` : call.phone || null;
   const base = {
-    // One id for the whole interaction, the same in every event of the call.
-    interactionID: call.callid || call.sipCallId || call.requestId || null,
+    // One id for the whole interaction, the same in every event of the call (the core keeps it).
+    interactionID: call.interactionId || call.callid || call.sipCallId || call.requestId || null,
     callId: null,
     accountId: ctx.agent?.customer ?? null,
     ownerId: null,

@@ -15,7 +15,8 @@
 //
 // Events: the call events of call-state.js ("ringing", "callId", "contact", "callout", "progress",
 // "answered", "ended", "calloutError", "mute", "unmute", "hold", "unhold", "change"); the agent's:
-// "profile" (me), "ready" (status, after the bridge's first state), "voice" (enabled), "status"
+// "profile" (me), "ready" (status, after the bridge's first state), "reconnected" (status, after the
+// first state of each later connection), "voice" (enabled), "status"
 // (ready), "device" (type, mobile), "agentStatus" (status: any of the three changed); the connections':
 // "connected", "bridgeClosed", "reconnecting" (n, N), "disconnected", "bridgeError" (msg),
 // "registered", "unregistered", "registrationFailed" ({cause, sipCode}), "sipStatus" (status),
@@ -83,8 +84,10 @@ export class PhoneCore extends Emitter {
   #calls;
   #tones;
   #synced = false;
+  #resyncing = false; // the bridge connected again: its next `state` is the new connection's first
   #status = idleStatus();
   #incomingTransfer = null;
+  #offeredTransfers = new Set(); // ids of the transfer requests this tab showed ("transferRequest")
   #generation = 0; // bumped by every start/stop: late events of an old login are dropped
 
   /**
@@ -232,11 +235,13 @@ export class PhoneCore extends Emitter {
     this.#generation += 1;
     this.#stopSip();
     this.#clearIncomingTransfer();
+    this.#offeredTransfers.clear();
     this.#calls.clear();
     if (logout && this.#status.voice && this.#bridge) this.#bridge.resetDevice();
     this.#bridge?.close();
     this.#bridge = null;
     this.#synced = false;
+    this.#resyncing = false;
     this.#status = idleStatus();
     this.#me = null;
     this.emit("sipStatus", this.status);
@@ -463,8 +468,11 @@ export class PhoneCore extends Emitter {
       target = (await this.#ask("transfer.queue", { queue_id: queue }, "transfer.target", { match: (m) => m.queue_id === queue })).target;
       await this.#refer(target);
     } catch (error) {
+      // Seed 002: a transfer to a queue is answered by csTransferCallResponse, OK or NOK.
+      this.emit("transferResponse", "NOK", { queueId: queue, target: target ?? null, reason: "failed" });
       fail(transferCode(error), error.message);
     }
+    this.emit("transferResponse", "OK", { queueId: queue, target, reason: "accepted" });
     return { status: "OK", target };
   }
 
@@ -522,6 +530,8 @@ export class PhoneCore extends Emitter {
     // Seed behaviour: no answer in 10 s is a rejection.
     const timer = setTimeout(() => this.respondTransfer(false).catch(() => {}), TRANSFER_ANSWER_MS);
     this.#incomingTransfer = { ...transferCall, timer };
+    this.#offeredTransfers.add(transferCall.transferId);
+    if (this.#offeredTransfers.size > 50) this.#offeredTransfers.delete(this.#offeredTransfers.values().next().value);
     this.emit("transferRequest", transferCall);
   }
 
@@ -562,6 +572,7 @@ export class PhoneCore extends Emitter {
     const calls = this.#calls;
     on("open", () => {
       this.#status.connected = true;
+      this.#resyncing = this.#synced; // the first connection's state is the login's ("ready")
       this.emit("connected");
     });
     on("close", () => {
@@ -590,6 +601,13 @@ export class PhoneCore extends Emitter {
         calls.bridgeState({ state: "idle" });
       }
       this.#updateSip();
+      if (this.#resyncing) {
+        // Connected again (a network loss, API Gateway's 2-hour limit): the seed vendors' script
+        // logs in again and calls csInitComplete once more, where CRMs take voice back if the
+        // reconnection lost it (the vendors' demo: `if (!csVoice.enableVoice) csEnableCall()`).
+        this.#resyncing = false;
+        this.emit("reconnected", this.status);
+      }
     });
     on("voice", (msg) => {
       this.#setStatus({ voice: Boolean(msg.enabled), voiceTab: msg.holder_tab ?? null });
@@ -612,7 +630,9 @@ export class PhoneCore extends Emitter {
     on("transfer.request", (msg) => this.#onTransferRequest(msg));
     on("transfer.closed", (msg) => {
       if (this.#incomingTransfer?.transferId === msg.transfer_id) this.#clearIncomingTransfer();
-      this.emit("transferClosed", { transferId: msg.transfer_id, status: msg.status });
+      // `offered`: this tab showed the request (answered here or in another tab, timed out, cancelled).
+      const offered = this.#offeredTransfers.delete(msg.transfer_id);
+      this.emit("transferClosed", { transferId: msg.transfer_id, status: msg.status, offered });
     });
     on("error", (msg) => {
       // callout.result is new in issue 7: an older bridge answers UNKNOWN_ACTION, which is harmless.

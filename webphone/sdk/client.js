@@ -9,10 +9,12 @@
 //   await phone.call("0987654321");
 //
 // Events: ready, error (SESSION_REVOKED, SESSION_EXPIRED, SIP_...), connected, reconnecting (n, N),
-// disconnected, registered, unregistered, voice (enabled), status (ready), device (type, mobile),
-// ringing, callId, contact, callout, progress, answered, ended (call), calloutError ({errorCode,
-// sipCode, message, phone}), mute/unmute/hold/unhold (call), agents (list), transferRequest
-// (transferCall), transferClosed ({transferId, status}), transferResponse (status, info),
+// reconnected (status: the bridge's first state after a reconnection), disconnected, sessionEnded
+// (error: revoked or expired, after its "error"; nothing reconnects), registered,
+// unregistered, voice (enabled), status (ready), device (type, mobile), ringing, callId, contact,
+// callout, progress, answered, ended (call), calloutError ({errorCode, sipCode, message, phone}),
+// mute/unmute/hold/unhold (call), agents (list), transferRequest (transferCall), transferClosed
+// ({transferId, status, offered}), transferResponse (status, info: agent and queue transfers),
 // transferSuccess (info), transferError (code, info).
 
 import JsSIP from "jssip/lib/JsSIP.js";
@@ -25,7 +27,7 @@ export const sdkError = phoneError;
 
 // The core's events a CRM may listen to, under the same names.
 const FORWARDED = [
-  "connected", "reconnecting", "disconnected", "registered", "unregistered", "voice", "status", "device",
+  "connected", "reconnecting", "reconnected", "disconnected", "registered", "unregistered", "voice", "status", "device",
   "ringing", "callId", "contact", "callout", "progress", "answered", "ended", "calloutError",
   "mute", "unmute", "hold", "unhold", "agents", "transferRequest", "transferClosed", "transferResponse",
   "transferSuccess", "transferError",
@@ -71,8 +73,13 @@ export class CTIBridgeClient extends Emitter {
       });
     const core = this.#core;
     for (const name of FORWARDED) core.on(name, (...args) => this.emit(name, ...args));
-    core.on("revoked", (reason) => this.emit("error", phoneError("SESSION_REVOKED", t("sdk.sessionRevoked"), { reason })));
-    core.on("expired", (error) => this.emit("error", phoneError(error.code || "SESSION_EXPIRED", error.message)));
+    // The session is over (the bridge revoked it, or it could not be refreshed): nothing reconnects.
+    const ended = (error) => {
+      this.emit("error", error);
+      this.emit("sessionEnded", error);
+    };
+    core.on("revoked", (reason) => ended(phoneError("SESSION_REVOKED", t("sdk.sessionRevoked"), { reason })));
+    core.on("expired", (error) => ended(phoneError(error.code || "SESSION_EXPIRED", error.message)));
     core.on("sipError", (error) => this.emit("error", error));
     core.on("registrationFailed", ({ cause, sipCode }) => {
       this.emit("error", phoneError("SIP_REGISTRATION_FAILED", t("sdk.registerFailed", { detail: sipCode ?? cause })));

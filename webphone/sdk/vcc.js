@@ -99,6 +99,12 @@ export function installVccCompat(client, win = window) {
         callback("showCalloutError", ERROR_CODES.CONNECT, null);
         return;
       }
+      if (client.currentCall) {
+        // cs_voice.js ignores a call-out during a call (a second click on the CRM's button). Its
+        // CALLOUT_AGENT_BUSY is the PBX's 786, whose text tells the agent to log out and in again.
+        console.warn("CTIBridge: csCallout: there is a call already.");
+        return;
+      }
       // From this tab's phone when it holds voice; otherwise the bridge places it on the agent's device.
       settle("csCallout", reported(client.call(digits)));
     },
@@ -192,9 +198,23 @@ export function installVccCompat(client, win = window) {
   client.on("agents", (agents) => callback("csListTransferAgent", agents));
   client.on("transferRequest", (transferCall) => callback("csNewCallTransferRequest", transferCall));
   client.on("transferResponse", (status) => callback("csTransferCallResponse", status));
+  // The target's side: its answer (or the 10 s auto-reject, or the requester giving up) closes the
+  // request; the vendors' demo disables its Accept/Reject buttons in csTransferCallResponse.
+  client.on("transferClosed", ({ status, offered }) => {
+    if (offered) callback("csTransferCallResponse", status === "accepted" ? "OK" : "NOK");
+  });
   client.on("transferSuccess", (info) => callback("csTransferCallSuccess", info));
   client.on("transferError", (code, info) => callback("csTransferCallError", code, info ?? null));
   client.on("reconnecting", (attempt, total) => callback("csNotifyReconnecting", attempt, total));
+  // cs_voice.js logs in again after every reconnection and calls csInitComplete again: the vendors' demo
+  // takes voice back there when the reconnection lost it.
+  client.on("reconnected", () => callback("csInitComplete"));
   client.on("disconnected", () => callback("csOndisconnected"));
+  // A session the bridge revoked (a logout elsewhere, an operator) or that expired reconnects no more:
+  // the seed's word for that is csOndisconnected, and the state the CRM reads goes offline.
+  client.on("sessionEnded", () => {
+    Object.assign(csVoice, { enableVoice: false, callStatus: "Offline", hasCall: false, isRinging: false, isAnswering: false, isCallout: false, isMute: false, isHold: false });
+    callback("csOndisconnected");
+  });
   return csVoice;
 }
