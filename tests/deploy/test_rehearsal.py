@@ -347,21 +347,23 @@ def test_recording_lifecycle_is_valid_for_every_allowed_retention() -> None:
 def test_a_crm_page_that_doubles_the_slash_after_the_host_gets_the_vendors_files(cfn: dict[str, Any]) -> None:
     # Given the 3C demo's page with only its host changed: `$hoster = "https://<host>/"`, then
     # `<?= $hoster ?>/js/embed/cs_voice.js`, so the browser asks for //js/embed/cs_voice.js
-    asked = ["//js/embed/jquery.min.js", "//js/embed/cs_voice.js", "//images/320x240.ogg", "/js/embed/cs_voice.js"]
+    asked = ["//js/embed/jquery.min.js", "//js/embed/cs_voice.js", "//images/320x240.ogg", "/js/embed/x.js"]
     # When CloudFront's default behaviour (the webphone bucket) runs its viewer-request function on them
-    behaviour = cfn["Resources"]["WebphoneDistribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]
-    (association,) = [a for a in behaviour.get("FunctionAssociations", []) if a["EventType"] == "viewer-request"]
+    distribution = cfn["Resources"]["WebphoneDistribution"]["Properties"]["DistributionConfig"]
+    associations = distribution["DefaultCacheBehavior"].get("FunctionAssociations", [])
+    (association,) = [a for a in associations if a["EventType"] == "viewer-request"]
     function = cfn["Resources"][association["FunctionARN"]["Fn::GetAtt"][0]]["Properties"]
     assert function["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
     # (node runs the same JavaScript, as CloudFront's runtime would)
-    run = f"{function['FunctionCode']}\nconsole.log(JSON.stringify({json.dumps(asked)}.map((uri) => handler({{request: {{uri}}}}).uri)));"
+    uris = f"{json.dumps(asked)}.map((uri) => handler({{request: {{uri}}}}).uri)"
+    run = f"{function['FunctionCode']}\nconsole.log(JSON.stringify({uris}));"
     done = subprocess.run(["node", "-e", run], capture_output=True, text=True, timeout=30, check=True)
     # Then S3 is asked for the keys the files are stored under
     assert json.loads(done.stdout) == [
         "/js/embed/jquery.min.js",
         "/js/embed/cs_voice.js",
         "/images/320x240.ogg",
-        "/js/embed/cs_voice.js",
+        "/js/embed/x.js",
     ]
 
 
