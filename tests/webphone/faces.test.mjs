@@ -184,6 +184,8 @@ async function vendorCrm(options = {}) {
   const win = {};
   const names = ["csShowEnableVoice", "csShowCallStatus", "csShowDeviceType", "csNotifyReconnecting", "csNewCallTransferRequest", "csTransferCallResponse", "csTransferCallError", "csTransferCallSuccess", "csOndisconnected", "showCalloutInfo", "showCalloutError"];
   for (const name of names) win[name] = (...args) => seen.push([name, ...args]);
+  // What a CRM reads when the call ends: the live call's info, the id to file its notes under
+  win.csEndCall = () => seen.push(["csEndCall", win.csVoice.callInfo, win.getCurrentCallId()]);
   win.csInitComplete = () => {
     seen.push(["csInitComplete"]);
     if (!win.csVoice.enableVoice) win.csEnableCall();
@@ -252,6 +254,22 @@ describe("the VCC/3C callbacks at the vendors' moments (seeds 001/002)", () => {
     // Then NOK; and a transfer this tab never showed says nothing
     bridge.receive({ type: "transfer.closed", transfer_id: "tr-other", status: "cancelled" });
     assert.deepEqual(named("csTransferCallResponse"), [["OK"], ["NOK"]]);
+  });
+
+  test("in csEndCall the call is over (no csVoice.callInfo) and getCurrentCallId() still names it", async () => {
+    // Given a customer's call answered in this tab's browser phone
+    const { core, bridge, sip, win, named } = await vendorCrm();
+    bridge.receive({ type: "call.ringing", callid: "pbx-e", phone: NUMBER, direction: "inbound" });
+    sip.ring({ phone: NUMBER });
+    assert.equal(win.csVoice.callInfo.callId, "pbx-e");
+    const answering = core.answer();
+    sip.accept();
+    await answering;
+    // When it ends
+    sip.hangup();
+    // Then, as cs_voice.js has it: callInfo is gone, the call's id is still there for the CRM's notes
+    assert.deepEqual(named("csEndCall"), [[null, "pbx-e"]]);
+    assert.equal(win.csVoice.hasCall, false);
   });
 
   test("csCallout during a call is ignored, as cs_voice.js does, not answered CALLOUT_AGENT_BUSY", async () => {

@@ -57,13 +57,15 @@ export function installVccCompat(client, win = window) {
     isHold: false,
     deviceType: 1,
     isCallout: false,
-    getCurrentCallId: () => csVoice.callInfo?.callId ?? null,
+    // cs_voice.js's current call id outlives the call (csEndCall may still ask it), callInfo does not.
+    getCurrentCallId: () => csVoice.callInfo?.callId ?? lastCallId,
     isCsHasCall: () => csVoice.hasCall,
     makeStatusOnline: () => settle("makeStatusOnline", client.setReady(true)),
     makeStatusOffline: () => settle("makeStatusOffline", client.setReady(false)),
     getCurrentCallStatus: () => csVoice.callStatus,
   };
   win.csVoice = csVoice;
+  let lastCallId = null;
 
   const callInfo = (call) => ({
     callId: call.callId,
@@ -163,7 +165,9 @@ export function installVccCompat(client, win = window) {
     callback(call.direction === "outbound" ? "csCustomerAccept" : "csAcceptCall");
   });
   client.on("ended", (call) => {
-    Object.assign(csVoice, { callInfo: callInfo(call), hasCall: false, isRinging: false, isAnswering: false, isCallout: false, isMute: false, isHold: false });
+    lastCallId = call.callId ?? lastCallId;
+    // As cs_voice.js: no callInfo once the call is over (CRMs test `csVoice.callInfo` for a live call).
+    Object.assign(csVoice, { callInfo: null, hasCall: false, isRinging: false, isAnswering: false, isCallout: false, isMute: false, isHold: false });
     callback("csEndCall");
   });
   client.on("calloutError", ({ errorCode, sipCode }) => callback("showCalloutError", errorCode, sipCode ?? null));
