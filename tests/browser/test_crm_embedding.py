@@ -567,6 +567,8 @@ def test_transfer_to_another_agent_rejected_then_accepted(
         # Then 101 hears NOK, and the call stays with 101
         assert _wait_event(a, "csEvents", "name", "csTransferCallResponse")["args"] == ["NOK"]
         assert "REFER sip:" not in sipp.messages()
+        # and 102's page hears its request closed (the vendors' demo disables its buttons there)
+        assert _wait_event(b, "csEvents", "name", "csTransferCallResponse")["args"] == ["NOK"]
 
         # When 101 asks again and 102 accepts (responseTransferAgent(1))
         a.click("#btn-transfer")
@@ -574,6 +576,7 @@ def test_transfer_to_another_agent_rejected_then_accepted(
         b.click("#btn-transfer-accept")
         # Then 101 hears OK and its phone transfers the call to 102 (SIP REFER), which succeeds
         assert _wait_event(a, "csEvents", "name", "csTransferCallResponse", count=2)["args"] == ["OK"]
+        assert _wait_event(b, "csEvents", "name", "csTransferCallResponse", count=2)["args"] == ["OK"]
         refer = _sip_messages_wait(sipp, "REFER sip:").split("REFER sip:", 1)[1].split("\n\n", 1)[0]
         assert "Refer-To: <sip:102@127.0.0.1>" in refer, refer
         success = _wait_event(a, "csEvents", "name", "csTransferCallSuccess")["args"][0]

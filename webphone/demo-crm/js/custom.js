@@ -61,7 +61,13 @@ function csNewCallTransferRequest(transferCall) {
   var offer = document.getElementById("transfer-offer");
   if (offer) offer.hidden = false;
 }
-function csTransferCallResponse(status) { crmLog("csTransferCallResponse", arguments); }
+// Both sides: the requester hears the answer; the target, that its request is closed (answered here
+// or in another tab, or unanswered for 10 s): the offer goes away, as the vendors' demo does.
+function csTransferCallResponse(status) {
+  crmLog("csTransferCallResponse", arguments);
+  var offer = document.getElementById("transfer-offer");
+  if (offer) offer.hidden = true;
+}
 function csNotifyReconnecting(retryNo, totalRetry) { crmLog("csNotifyReconnecting", arguments); }
 function csOndisconnected() { crmLog("csOndisconnected", arguments); }
 
