@@ -182,7 +182,7 @@ describe("the SDK, VCC/3C and Alohub faces", () => {
 async function vendorCrm(options = {}) {
   const seen = [];
   const win = {};
-  const names = ["csShowEnableVoice", "csShowCallStatus", "csShowDeviceType", "csNotifyReconnecting", "csNewCallTransferRequest", "csTransferCallResponse", "csTransferCallError", "csTransferCallSuccess", "csOndisconnected", "showCalloutInfo", "showCalloutError"];
+  const names = ["csShowEnableVoice", "csShowCallStatus", "csShowDeviceType", "csNotifyReconnecting", "csNewCallTransferRequest", "csTransferCallResponse", "csTransferCallError", "csTransferCallSuccess", "csOndisconnected", "showCalloutInfo", "showCalloutError", "csCallRinging", "csAcceptCall", "csCustomerAccept"];
   for (const name of names) win[name] = (...args) => seen.push([name, ...args]);
   // What a CRM reads when the call ends: the live call's info, the id to file its notes under
   win.csEndCall = () => seen.push(["csEndCall", win.csVoice.callInfo, win.getCurrentCallId()]);
@@ -270,6 +270,29 @@ describe("the VCC/3C callbacks at the vendors' moments (seeds 001/002)", () => {
     // Then, as cs_voice.js has it: callInfo is gone, the call's id is still there for the CRM's notes
     assert.deepEqual(named("csEndCall"), [[null, "pbx-e"]]);
     assert.equal(win.csVoice.hasCall, false);
+  });
+
+  test("a tab without voice hears no call but its own call-out: a CRM open in several tabs pops up once", async () => {
+    // Given the demo's page in a tab of the agent that does not hold voice (another tab does)
+    const { bridge, win, named } = await vendorCrm({ voice: false });
+    // When a customer's call rings the agent, is answered (in the voice tab) and ends
+    bridge.receive({ type: "call.ringing", callid: "pbx-m", phone: NUMBER, direction: "inbound" });
+    bridge.receive({ type: "call.state", state: "in_call", callid: "pbx-m" });
+    bridge.receive({ type: "call.ended", callid: "pbx-m", phone: NUMBER, status: "ANSWERED", billsec: 5 });
+    // Then this tab says nothing of it, as cs_voice.js in a tab without voice (the voice tab does)
+    assert.deepEqual([named("csCallRinging"), named("csAcceptCall"), named("csEndCall")], [[], [], []]);
+    assert.equal(win.csVoice.hasCall, false);
+    // When this tab calls a customer (the bridge places it on the agent's device)
+    win.csCallout(NUMBER);
+    await replyTo(bridge, "callout", { type: "callout.accepted", request_id: "req-m", phone: NUMBER, route: "browser", status: "accepted" });
+    await settle();
+    // Then it is announced here, and followed to its end
+    assert.deepEqual(named("showCalloutInfo"), [[NUMBER]]);
+    bridge.receive({ type: "call.outgoing", callid: "pbx-o2", phone: NUMBER });
+    bridge.receive({ type: "call.state", state: "in_call", callid: "pbx-o2" });
+    bridge.receive({ type: "call.ended", callid: "pbx-o2", phone: NUMBER, status: "ANSWERED", billsec: 3 });
+    assert.deepEqual(named("csCustomerAccept"), [[]]);
+    assert.equal(named("csEndCall").length, 1);
   });
 
   test("csCallout during a call is ignored, as cs_voice.js does, not answered CALLOUT_AGENT_BUSY", async () => {

@@ -66,6 +66,12 @@ export function installVccCompat(client, win = window) {
   };
   win.csVoice = csVoice;
   let lastCallId = null;
+  let placing = 0; // call-outs this tab's csCallout is placing
+  // cs_voice.js runs the call callbacks in the tab holding voice only ("one tab calls and takes calls"):
+  // a CRM open in several tabs must not pop the customer up, or log the call, in each of them. A call
+  // this tab announced (csCallRinging, showCalloutInfo) is followed to its end, and a tab's own
+  // call-out is announced there.
+  const ours = () => csVoice.enableVoice || csVoice.hasCall || placing > 0;
 
   const callInfo = (call) => ({
     callId: call.callId,
@@ -108,7 +114,10 @@ export function installVccCompat(client, win = window) {
         return;
       }
       // From this tab's phone when it holds voice; otherwise the bridge places it on the agent's device.
-      settle("csCallout", reported(client.call(digits)));
+      placing += 1;
+      settle("csCallout", reported(client.call(digits))).finally(() => {
+        placing -= 1;
+      });
     },
     onAcceptCall: () => settle("onAcceptCall", client.answer()),
     endCall: () => settle("endCall", client.hangup()),
@@ -146,25 +155,30 @@ export function installVccCompat(client, win = window) {
 
   // ------------------------------------------------------------------ events → the CRM's callbacks
   client.on("ringing", (call) => {
+    if (!ours()) return;
     Object.assign(csVoice, { callInfo: callInfo(call), hasCall: true, isRinging: true, isAnswering: false, isCallout: false, isMute: false, isHold: false });
     callback("csCallRinging", call.phone);
     if (call.callId) callback("csCurrentCallId", call.callId);
   });
   client.on("callId", (call) => {
+    if (!ours()) return;
     if (csVoice.callInfo) csVoice.callInfo.callId = call.callId;
     callback("csCurrentCallId", call.callId);
   });
   client.on("callout", (call) => {
+    if (!ours()) return;
     Object.assign(csVoice, { callInfo: callInfo(call), hasCall: true, isRinging: false, isAnswering: false, isCallout: true, isMute: false, isHold: false });
     callback("showCalloutInfo", call.phone);
     if (call.callId) callback("csCurrentCallId", call.callId);
   });
   client.on("answered", (call) => {
+    if (!ours()) return;
     Object.assign(csVoice, { callInfo: callInfo(call), isRinging: false, isAnswering: true });
     // The agent accepted an inbound call; the customer picked up an outbound one.
     callback(call.direction === "outbound" ? "csCustomerAccept" : "csAcceptCall");
   });
   client.on("ended", (call) => {
+    if (!ours()) return;
     lastCallId = call.callId ?? lastCallId;
     // As cs_voice.js: no callInfo once the call is over (CRMs test `csVoice.callInfo` for a live call).
     Object.assign(csVoice, { callInfo: null, hasCall: false, isRinging: false, isAnswering: false, isCallout: false, isMute: false, isHold: false });
