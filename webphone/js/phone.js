@@ -16,8 +16,8 @@
 // Events: the call events of call-state.js ("ringing", "callId", "contact", "callout", "progress",
 // "answered", "ended", "calloutError", "mute", "unmute", "hold", "unhold", "change"); the agent's:
 // "profile" (me), "ready" (status, after the bridge's first state), "reconnected" (status, after the
-// first state of each later connection), "voice" (enabled), "status"
-// (ready), "device" (type, mobile), "agentStatus" (status: any of the three changed); the connections':
+// first state of each later connection), "voice" (enabled), "status" (ready), "device" (type,
+// mobile), "agentStatus" (status: any of the three changed); the connections':
 // "connected", "bridgeClosed", "reconnecting" (n, N), "disconnected", "bridgeError" (msg),
 // "registered", "unregistered", "registrationFailed" ({cause, sipCode}), "sipStatus" (status),
 // "sipError" (error); the session's: "loggingOut" (before a stop), "revoked" (reason), "expired"
