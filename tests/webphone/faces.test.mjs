@@ -256,6 +256,20 @@ describe("the VCC/3C callbacks at the vendors' moments (seeds 001/002)", () => {
     assert.deepEqual(named("csTransferCallResponse"), [["OK"], ["NOK"]]);
   });
 
+  test("the vendors' other helpers a CRM calls: isCsCallout(), getCurrentCsVoiceCallStatus(), sendDTMF(digit)", async () => {
+    // Given the demo's page calling a customer from this tab's browser phone, answered
+    const { sip, win } = await vendorCrm();
+    assert.equal(win.isCsCallout(), false);
+    win.csCallout(NUMBER);
+    sip.accept();
+    // Then cs_voice.js's helpers answer, and the dial pad's digits go into the call
+    assert.deepEqual([win.isCsCallout(), win.getCurrentCsVoiceCallStatus()], [true, "Online"]);
+    const tones = [];
+    sip.sendDTMF = (digits) => tones.push(digits) > 0;
+    win.sendDTMF(5);
+    assert.deepEqual(tones, ["5"]);
+  });
+
   test("in csEndCall the call is over (no csVoice.callInfo) and getCurrentCallId() still names it", async () => {
     // Given a customer's call answered in this tab's browser phone
     const { core, bridge, sip, win, named } = await vendorCrm();

@@ -150,8 +150,17 @@ export function installVccCompat(client, win = window) {
     makeStatusOnline: csVoice.makeStatusOnline,
     makeStatusOffline: csVoice.makeStatusOffline,
     getCurrentCallStatus: csVoice.getCurrentCallStatus,
+    getCurrentCsVoiceCallStatus: csVoice.getCurrentCallStatus,
+    isCsCallout: () => csVoice.hasCall && csVoice.isCallout,
   };
   Object.assign(win, functions);
+  // The vendors' init-3.0.7.js also has sendDTMF(digit) (a CRM's dial pad during a call); the name is
+  // generic, so a page's own function of that name wins.
+  if (typeof win.sendDTMF === "undefined") {
+    win.sendDTMF = (digit) => {
+      if (!client.sendDTMF(String(digit ?? ""))) console.warn("CTIBridge: sendDTMF: there is no call in this tab's phone.");
+    };
+  }
 
   // ------------------------------------------------------------------ events → the CRM's callbacks
   client.on("ringing", (call) => {
