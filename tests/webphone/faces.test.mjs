@@ -256,12 +256,14 @@ describe("the VCC/3C callbacks at the vendors' moments (seeds 001/002)", () => {
     assert.deepEqual(named("csTransferCallResponse"), [["OK"], ["NOK"]]);
   });
 
-  test("the vendors' other helpers a CRM calls: isCsCallout(), getCurrentCsVoiceCallStatus(), sendDTMF(digit)", async () => {
+  test("a call-out in csVoice, and the vendors' other helpers: isCsCallout(), getCurrentCsVoiceCallStatus(), sendDTMF()", async () => {
     // Given the demo's page calling a customer from this tab's browser phone, answered
     const { sip, win } = await vendorCrm();
     assert.equal(win.isCsCallout(), false);
     win.csCallout(NUMBER);
+    assert.deepEqual([win.csVoice.isRinging, win.csVoice.callInfo.callDirection], [true, 2]);
     sip.accept();
+    assert.deepEqual([win.csVoice.isRinging, win.csVoice.isAnswering], [false, true]);
     // Then cs_voice.js's helpers answer, and the dial pad's digits go into the call
     assert.deepEqual([win.isCsCallout(), win.getCurrentCsVoiceCallStatus()], [true, "Online"]);
     const tones = [];

@@ -176,7 +176,8 @@ export function installVccCompat(client, win = window) {
   });
   client.on("callout", (call) => {
     if (!ours()) return;
-    Object.assign(csVoice, { callInfo: callInfo(call), hasCall: true, isRinging: false, isAnswering: false, isCallout: true, isMute: false, isHold: false });
+    // cs_voice.js: a call-out is "ringing" until the customer answers.
+    Object.assign(csVoice, { callInfo: callInfo(call), hasCall: true, isRinging: true, isAnswering: false, isCallout: true, isMute: false, isHold: false });
     callback("showCalloutInfo", call.phone);
     if (call.callId) callback("csCurrentCallId", call.callId);
   });
