@@ -252,3 +252,51 @@ describe("transfers (seed 002)", () => {
     assert.deepEqual(bridge.actions("transfer.respond").at(-1), { action: "transfer.respond", transfer_id: "tr-000005", accept: false });
   });
 });
+
+describe("a reconnection keeps the voice this tab held", () => {
+  const drop = (bridge) => {
+    bridge.state = "reconnecting";
+    bridge.emit("close", { code: 1006, reason: "", willReconnect: true });
+    bridge.emit("reconnecting", 1, 20, 1000);
+    bridge.connect();
+  };
+  const state = (voiceTab) => ({ type: "state", ready: true, voice: false, voice_tab: voiceTab, device_type: 1, mobile: null, call: { state: "idle" } });
+
+  for (const [how, holder] of [
+    ["the bridge still counts the dead socket as the holder", "tab-1"],
+    ["the bridge let go of the dead socket's voice", null],
+  ]) {
+    test(`${how}: the tab asks for voice again, once, and its phone rings again`, async () => {
+      // Given this tab holding voice, its browser phone registered
+      const { core, bridge, named } = await loggedInCore();
+      assert.equal(core.status.voice, true);
+      // When the socket drops and comes back
+      drop(bridge);
+      bridge.receive(state(holder));
+      // Then it asks for voice at once
+      assert.deepEqual(bridge.actions("enableVoice"), [{ action: "enableVoice" }]);
+      assert.equal(named("reconnected").length, 1);
+      // and a face asking too (the vendors' demo does in csInitComplete) sends nothing more
+      const alsoAsked = core.enableVoice();
+      assert.deepEqual(bridge.actions("enableVoice"), [{ action: "enableVoice" }]);
+      // And once the bridge gives it, calls ring in this browser again
+      bridge.receive({ type: "voice", enabled: true, holder_tab: "tab-1" });
+      assert.equal(await alsoAsked, true);
+      assert.equal(core.status.voice, true);
+      assert.equal(FakeSip.last.registered, true);
+    });
+  }
+
+  test("voice moved to another tab meanwhile, or never held here: nothing is taken", async () => {
+    // Given this tab holding voice, and the agent moving it to another tab while this one was away
+    const { bridge } = await loggedInCore();
+    drop(bridge);
+    bridge.receive(state("tab-2"));
+    assert.deepEqual(bridge.actions("enableVoice"), []);
+    // Given a tab that never held voice (seed rule: a tab takes voice by asking for it)
+    const other = await loggedInCore({ voice: false });
+    drop(other.bridge);
+    other.bridge.receive(state(null));
+    assert.deepEqual(other.bridge.actions("enableVoice"), []);
+  });
+});

@@ -85,6 +85,8 @@ export class PhoneCore extends Emitter {
   #tones;
   #synced = false;
   #resyncing = false; // the bridge connected again: its next `state` is the new connection's first
+  #tab = null; // this tab's id (bridge.js tabId), the one the bridge names as voice holder
+  #voiceClaim = null; // an enableVoice request in flight: asking twice sends it once
   #status = idleStatus();
   #incomingTransfer = null;
   #offeredTransfers = new Set(); // ids of the transfer requests this tab showed ("transferRequest")
@@ -208,10 +210,11 @@ export class PhoneCore extends Emitter {
     this.emit("profile", me);
     const url = this.#config.websocketUrl || me.realtime?.ws_url;
     if (!url) throw phoneError("CONFIG_MISSING", t("sdk.wsUrlUnknown"));
+    this.#tab = this.#deps.newTabId(this.#deps.tabStorage);
     const bridge = new this.#deps.BridgeImpl({
       url,
       getToken: () => session.token,
-      tab: this.#deps.newTabId(this.#deps.tabStorage),
+      tab: this.#tab,
       device: this.#status.deviceType,
     });
     this.#bridge = bridge;
@@ -268,7 +271,10 @@ export class PhoneCore extends Emitter {
   // ------------------------------------------------------------------ the agent's settings
   /** Take voice in this tab (seed csEnableCall): the other tabs of the agent lose it. */
   async enableVoice() {
-    await this.#ask("enableVoice", {}, "voice", { match: (m) => m.enabled });
+    this.#voiceClaim ??= this.#ask("enableVoice", {}, "voice", { match: (m) => m.enabled }).finally(() => {
+      this.#voiceClaim = null;
+    });
+    await this.#voiceClaim;
     return true;
   }
 
@@ -587,6 +593,7 @@ export class PhoneCore extends Emitter {
       this.stop({ logout: false }).finally(() => this.emit("revoked", msg.reason));
     });
     on("state", (msg) => {
+      const heldVoice = this.#resyncing && this.#status.voice; // as it was when the socket dropped
       this.#setStatus({
         ready: Boolean(msg.ready),
         voice: Boolean(msg.voice),
@@ -606,6 +613,13 @@ export class PhoneCore extends Emitter {
         // logs in again and calls csInitComplete once more, where CRMs take voice back if the
         // reconnection lost it (the vendors' demo: `if (!csVoice.enableVoice) csEnableCall()`).
         this.#resyncing = false;
+        // The agent never gave voice away: a drop (sleep, network) left the bridge counting this tab's
+        // dead socket as the holder, or it let go. Take it back, or calls stop ringing here until the
+        // agent notices. A holder in another tab (the agent moved voice meanwhile) keeps it.
+        const holder = this.#status.voiceTab;
+        if (heldVoice && !this.#status.voice && (holder === null || holder === this.#tab)) {
+          this.enableVoice().catch(() => {});
+        }
         this.emit("reconnected", this.status);
       }
     });
