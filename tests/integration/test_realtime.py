@@ -385,14 +385,16 @@ def test_screen_pop_with_the_crm_contact_never_waits_for_a_slow_crm(
             answered_after = time.monotonic() - started
         frames = tab.drain(1.5 if contact else 0.5)
         # Then the popup did not wait for the CRM: it came before the webhook's answer (which waits
-        # up to the lookup's 0.8 s bound), and long before a slow CRM's 3 s (generous margins: these
-        # tests share the machine with others)
+        # up to the lookup's 0.8 s bound)
         assert answer.status_code == 200
         assert popup["callid"] == callid
         assert popup_after <= answered_after
-        assert popup_after < 2.0, popup_after
-        # And the webhook itself was not held for the slow CRM's 3 s
-        assert answered_after < 2.5, answered_after
+        if not contact:
+            # And neither the popup nor the webhook waited for the slow CRM: both came before it answered
+            # (an order of events, not a time bound: these tests share the machine with others)
+            crm_answered_after = crm.first_answer() - started
+            assert popup_after < crm_answered_after, (popup_after, crm_answered_after)
+            assert answered_after < crm_answered_after, (answered_after, crm_answered_after)
         # And the contact followed when the CRM was quick, and never when it was slow
         contacts = [f["contact"] for f in [popup, *frames] if f.get("contact")]
         if contact:

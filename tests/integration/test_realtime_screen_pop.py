@@ -16,12 +16,13 @@ def test_lookup_against_a_real_server_is_bounded(delay: float, found: bool) -> N
     crm = SlowCrm(delay)
     try:
         # When we look a number up
-        started = time.monotonic()
         contact = screen_pop.lookup(crm.url, "0901234567", "+84901234567", allowed_hosts=[crm.host])
-        elapsed = time.monotonic() - started
+        returned = time.monotonic()
+        # Then a fast CRM answers; a slow one is cut at the timeout: the lookup gave up before the CRM
+        # answered (an order of events, not a time bound: these tests share the machine with others)
+        assert (contact is not None) is found
+        if not found:
+            assert returned < crm.first_answer()
     finally:
         crm.close()
-    # Then a fast CRM answers, a slow one is cut at the timeout
-    assert (contact is not None) is found
-    assert elapsed < screen_pop.LOOKUP_TIMEOUT_SECONDS + 0.3
     assert crm.requests == ["/lookup?phone=0901234567&phone_e164=%2B84901234567"]

@@ -119,6 +119,7 @@ class SlowCrm:
             def do_GET(self) -> None:
                 outer.requests.append(self.path)
                 time.sleep(outer.delay)
+                outer.answered_at.append(time.monotonic())
                 payload = json.dumps(outer.body).encode()
                 try:
                     self.send_response(200)
@@ -137,11 +138,21 @@ class SlowCrm:
             body if body is not None else {"name": "Nguyen Van A", "url": "https://crm.example.com/c/1"}
         )
         self.requests: list[str] = []
+        # time.monotonic() of each answer (given or not: the client may have gone)
+        self.answered_at: list[float] = []
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.host = f"127.0.0.1:{self.server.server_address[1]}"  # for the tenant's crm_hosts_allowed
         self.url = f"http://{self.host}/lookup"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    def first_answer(self, timeout: float = 10.0) -> float:
+        """``time.monotonic()`` of the first answer, once it was given (waits up to ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while not self.answered_at and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.answered_at, "the CRM was never asked"
+        return self.answered_at[0]
 
     def close(self) -> None:
         self.server.shutdown()
