@@ -39,11 +39,18 @@ class FakeManagementApi:
     delay: float = 0.0  # seconds each post takes (to see that posts overlap)
     fail: set[str] = field(default_factory=set)  # ids whose posts fail with a throttling error
     fail_close: set[str] = field(default_factory=set)  # ids whose DeleteConnection is throttled
+    in_flight: int = 0  # posts being answered now
+    most_in_flight: int = 0  # the most posts answered at the same time
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def post_to_connection(self, ConnectionId: str, Data: bytes) -> dict[str, Any]:
         if self.delay:
+            with self._lock:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
             time.sleep(self.delay)
+            with self._lock:
+                self.in_flight -= 1
         if ConnectionId in self.fail:
             raise ClientError(
                 {"Error": {"Code": "LimitExceededException", "Message": "slow down"}}, "PostToConnection"

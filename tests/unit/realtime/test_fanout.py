@@ -72,12 +72,11 @@ def test_posts_to_many_tabs_go_out_concurrently(gateway: FakeManagementApi, ws_c
         open_tab(gateway, ws_connect, "demo", "101", f"tab-{index}")
     gateway.delay = 0.1
     # When a message goes to the agent
-    started = time.monotonic()
     delivered = fanout.send_to_agent("demo", "101", Status(ready=True))
-    elapsed = time.monotonic() - started
-    # Then all got it in about one post's time, not eight
+    # Then all got it, the posts overlapping rather than one after another (counted by the gateway, not
+    # timed: a loaded machine stretches times, not the overlap)
     assert delivered == 8
-    assert elapsed < 0.4, elapsed
+    assert gateway.most_in_flight > 1, gateway.most_in_flight
 
 
 def test_expired_tab_items_are_skipped_without_a_post(
