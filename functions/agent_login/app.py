@@ -38,7 +38,7 @@ register_error_handlers(app)
 def login(domain: str) -> dict[str, Any]:
     # The body is parsed here, not by Powertools: the seed's PHP demo posts multipart/form-data.
     event = app.current_event
-    token = seed_login.parse_login_token(event.headers, seed_login.request_body(event.raw_event))
+    token = seed_login.parse_login_token(event.raw_event)
     # The agent's address, also behind the webphone's CloudFront host (not the edge's): the throttle's key.
     result = seed_login.login(domain, token, source_ip=client_address(event.raw_event))
     return {"code": "ok", "user": result.user()}

@@ -9,6 +9,8 @@
   seed's code.
 """
 
+import hashlib
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +40,10 @@ register_error_handlers(app)
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 MAX_IDEMPOTENCY_KEY = 255
+# click2call.php's retry key is the CRM's userfield, which names an order, not a click: the same order
+# called again (no answer, another number, the next day) must ring again, as at the PBX it replaces.
+# Only the same extension, number and userfield within this window is a retry of a lost answer.
+CLICK2CALL_PHP_RETRY_SECONDS = 30
 
 
 class IdempotencyKeyReused(Conflict):
@@ -51,9 +57,12 @@ class IdempotencyInProgress(Conflict):
     message = "A request with this Idempotency-Key is still being processed; retry shortly."
 
 
-@lru_cache(maxsize=1)
-def _idempotency() -> tuple[Any, Any]:
-    """Powertools' idempotency store and config; loaded (with boto3) only for a request with a key."""
+@lru_cache(maxsize=2)
+def _idempotency(window_seconds: int) -> tuple[Any, Any]:
+    """Powertools' idempotency store and config; loaded (with boto3) only for a request with a key.
+
+    One store per window: a store takes its record expiry from the first config it is used with.
+    """
     idempotency = lazy.idempotency()
     # Records live in the single table under their own partition, expiring with its TTL attribute.
     store = idempotency.DynamoDBPersistenceLayer(
@@ -66,19 +75,23 @@ def _idempotency() -> tuple[Any, Any]:
     config = idempotency.IdempotencyConfig(
         event_key_jmespath="[tenant, key]",
         payload_validation_jmespath="request",
-        expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS,
+        expires_after_seconds=window_seconds,
         raise_on_no_idempotency_key=True,
     )
     return store, config
 
 
-def _start(tenant: Tenant, request: OutboundCallRequest, source: Source, key: str | None) -> dict[str, Any]:
+def _start(
+    tenant: Tenant,
+    request: OutboundCallRequest,
+    source: Source,
+    key: str | None,
+    window_seconds: int = IDEMPOTENCY_WINDOW_SECONDS,
+) -> dict[str, Any]:
     if key is None:
         return service.start(tenant, request, source).view()
-    if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise BadRequest("Idempotency-Key is too long.", code="VALIDATION_ERROR", field="Idempotency-Key")
     idempotency = lazy.idempotency()
-    store, config = _idempotency()
+    store, config = _idempotency(window_seconds)
     config.register_lambda_context(app.lambda_context)
 
     @idempotency.idempotent_function(data_keyword_argument="call", persistence_store=store, config=config)
@@ -107,8 +120,10 @@ def create_outbound() -> Response[dict[str, Any]]:
     tenant = tenant_for_request(app.current_event.headers)
     logger.append_keys(tenant=tenant.tenant_id)
     request = parse_json_body(OutboundCallRequest, app.current_event.decoded_body)
-    key = app.current_event.headers.get("idempotency-key")
-    return _accepted(_start(tenant, request, Source.API, key.strip() if key else None))
+    key = (app.current_event.headers.get("idempotency-key") or "").strip() or None
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        raise BadRequest("Idempotency-Key is too long.", code="VALIDATION_ERROR", field="Idempotency-Key")
+    return _accepted(_start(tenant, request, Source.API, key))
 
 
 @app.get("/v1/calls/outbound/<request_id>")
@@ -141,9 +156,13 @@ def click2call_php(customer: str) -> Response[dict[str, Any]]:
         first = error.errors(include_input=False)[0]
         field = ".".join(str(p) for p in first["loc"])
         raise BadRequest(f"{field}: {first['msg']}", code="VALIDATION_ERROR", field=field) from None
-    # A GET can't carry Idempotency-Key from seed-era CRMs: their userfield (an order id) is the key.
-    key = f"click2call.php:{request.userfield}" if request.userfield else None
-    body = _start(tenant, request, Source.CLICK2CALL_PHP, key)
+    # A GET can't carry Idempotency-Key from seed-era CRMs: their userfield (an order id) with the
+    # extension and number is the key, for a short retry window only (CLICK2CALL_PHP_RETRY_SECONDS).
+    key = None
+    if request.userfield:
+        what = json.dumps([request.extension, request.phone, request.userfield], ensure_ascii=False)
+        key = "click2call.php:" + hashlib.sha256(what.encode("utf-8")).hexdigest()
+    body = _start(tenant, request, Source.CLICK2CALL_PHP, key, CLICK2CALL_PHP_RETRY_SECONDS)
     # As the PBX it replaces: 200 and a success status (errors: see handler).
     return Response(
         status_code=200, content_type=content_types.APPLICATION_JSON, body=php_answer.placed(body)

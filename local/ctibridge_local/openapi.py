@@ -161,7 +161,11 @@ def _raw_inputs(method: str, path: str) -> _Inputs | None:
         form = _object(fields)
         return _Inputs(
             query=_query(fields),
-            body={"application/json": form, "application/x-www-form-urlencoded": form},
+            body={
+                "application/json": form,
+                "application/x-www-form-urlencoded": form,
+                "multipart/form-data": form,
+            },
         )
     if (method, path) == ("POST", "/{domain}/thirdParty/login"):
         token = _object(

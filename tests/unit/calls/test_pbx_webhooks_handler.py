@@ -9,8 +9,10 @@ import logging
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
 import boto3
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -57,6 +59,26 @@ def request(
         body=body,
         headers=headers,
     )
+
+
+def base64_request(raw: bytes) -> dict[str, Any]:
+    """A call log POSTed as JSON, its body base64-encoded by API Gateway (as it does for non-text)."""
+    event = request("call_answered", method="POST", query={"secret": "demo-secret"})
+    event.update({"body": base64.b64encode(raw).decode(), "isBase64Encoded": True})
+    event["headers"]["content-type"] = "application/json"
+    return event
+
+
+def raw_query_request(kind: str, fields: dict[str, Any], extra: str = "") -> dict[str, Any]:
+    """A GET whose query string is sent as written (``fields`` values already percent-encoded), and
+    its parameters as API Gateway hands them on: decoded (non-UTF-8 as U+FFFD), repeated ones joined."""
+    raw = "&".join(f"{k}={quote_plus(str(v), safe='%')}" for k, v in fields.items()) + extra
+    parameters: dict[str, str] = {}
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        parameters[key] = f"{parameters[key]},{value}" if key in parameters else value
+    event = request(kind, query=parameters)
+    event["rawQueryString"] = raw
+    return event
 
 
 def body(response: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +173,35 @@ def test_every_seed_request_shape_is_stored(webhook: Invoke, published: list[Any
         assert call is not None
         assert {k: call[k] for k in expected} == expected, case
         assert len(published) == 1
+
+
+def test_a_php_pbx_posting_a_multipart_form_is_stored(webhook: Invoke) -> None:
+    # Given a PBX script in PHP that posts the call log as curl's POSTFIELDS array (multipart/form-data,
+    # as the vendors' own login.php posts its token), the secret among the fields
+    fields = {**CALL_LOG, "secret": "demo-secret"}
+    form = httpx.Request("POST", "https://bridge/", files={k: (None, str(v)) for k, v in fields.items()})
+    event = request(
+        "call_answered",
+        method="POST",
+        body=form.read(),
+        headers={"content-type": form.headers["content-type"]},
+    )
+    # When it is delivered
+    response = webhook(event)
+    # Then it is stored like the same fields in JSON
+    assert response["statusCode"] == 200, response["body"]
+    call = stored(CALL_LOG["callid"])
+    assert call is not None
+    assert (call["billsec"], call["userfield"], call["status"]) == (11, "order-8812", "ANSWERED")
+
+
+def test_a_field_repeated_with_the_same_value_is_one_value(webhook: Invoke) -> None:
+    # Given a PBX whose URL template repeats a parameter with the same value
+    fields = {"secret": "demo-secret", "phone": "0904824242", "extension": "101", "callid": "r1"}
+    response = webhook(raw_query_request("incoming_call", fields, extra="&callid=r1"))
+    # Then the call is stored under that callid (not "r1,r1")
+    assert response["statusCode"] == 200, response["body"]
+    assert stored("r1") is not None
 
 
 def test_a_retried_event_changes_nothing_and_answers_200(
@@ -521,6 +572,70 @@ BAD_REQUESTS = [
             query={"secret": "demo-secret"},
             body="<a/>",
             headers={"content-type": "application/xml"},
+        ),
+    ),
+    (
+        # JSON nested deeper than the interpreter's recursion limit: invalid JSON, not a 500
+        400,
+        "VALIDATION_ERROR",
+        "body",
+        lambda: request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body='{"callid": ' + "[" * 20_000 + "]" * 20_000 + "}",
+            headers={"content-type": "application/json"},
+        ),
+    ),
+    (
+        # ... and a stranger sending it learns nothing but 401 (no 500 for anyone)
+        401,
+        "SECRET_INVALID",
+        None,
+        lambda: request(
+            "call_answered",
+            method="POST",
+            body='{"callid": ' + "[" * 20_000 + "]" * 20_000 + "}",
+            headers={"content-type": "application/json"},
+        ),
+    ),
+    (
+        # a form field that is not UTF-8: refused, not stored as replacement characters
+        400,
+        "VALIDATION_ERROR",
+        "userfield",
+        lambda: request(
+            "call_answered",
+            method="POST",
+            query={"secret": "demo-secret"},
+            body=urlencode({k: v for k, v in CALL_LOG.items() if k != "userfield"}) + "&userfield=%FForder",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ),
+    ),
+    (
+        400,
+        "VALIDATION_ERROR",
+        "body",
+        lambda: base64_request(json.dumps(CALL_LOG).encode().replace(b"order-8812", b"order-\xff")),
+    ),
+    (
+        # a query field that is not UTF-8 (API Gateway hands it on as U+FFFD)
+        400,
+        "VALIDATION_ERROR",
+        "userfield",
+        lambda: raw_query_request(
+            "call_answered", {**CALL_LOG, "secret": "demo-secret", "userfield": "%FForder"}
+        ),
+    ),
+    (
+        # a field twice with two values (API Gateway joins them: callid "1,2" would be stored)
+        400,
+        "VALIDATION_ERROR",
+        "callid",
+        lambda: raw_query_request(
+            "incoming_call",
+            {"secret": "demo-secret", "phone": "0904824242", "extension": "101", "callid": "1"},
+            extra="&callid=2",
         ),
     ),
     (

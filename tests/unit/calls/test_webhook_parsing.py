@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from ctibridge.calls.models import EventKind, normalize_status
+from ctibridge.request_fields import UnsupportedMediaType
 from ctibridge.webhooks import auth
 from ctibridge.webhooks.models import (
-    UnsupportedMediaType,
     WebhookValidationError,
     collect_params,
     parse_calldate,

@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from ctibridge.click2call import pbx_client, service
+from ctibridge.click2call.models import MAX_USERFIELD
 from ctibridge.realtime.messages import CallDial
 from ctibridge.realtime.presence import AgentState, CallInfo
 from ctibridge.tenants.models import DeviceType
@@ -24,6 +25,7 @@ from tests.support.aws import create_table_from_template, load_event
 from tests.support.handlers import load_handler
 
 TABLE = "ctibridge-test"
+CLICK2CALL_PHP_RETRY_SECONDS = 30  # functions/click_to_call/app.py: a retry of click2call.php within it
 
 
 def _state(
@@ -197,3 +199,56 @@ def test_click2call_php_without_a_key_is_a_pbx_error(devices: Devices, invoke: A
     answer = invoke(event)
     assert answer["statusCode"] == 401
     assert json.loads(answer["body"])["status"] == "error"
+
+
+def _click2call_php(**params: str) -> dict[str, Any]:
+    event = load_event("click_to_call", "click2call_php")
+    event["queryStringParameters"].update(params)
+    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in event["queryStringParameters"].items())
+    return event
+
+
+def _retry_records_expire_in() -> list[float]:
+    """Seconds from now until each click2call.php retry record (Powertools' idempotency) expires."""
+    import time
+
+    import boto3
+
+    items = boto3.resource("dynamodb").Table(TABLE).scan()["Items"]  # a test's view: the table is tiny
+    return [
+        float(item["expires_at"]) - time.time()
+        for item in items
+        if str(item["PK"]).startswith("IDEMPOTENCY#") and "click2call.php" in str(item["SK"])
+    ]
+
+
+def test_click2call_php_retries_are_one_call_but_an_order_called_again_rings_again(
+    devices: Devices, invoke: Any
+) -> None:
+    # Given an agent on an IP phone, and a seed 004 CRM that sends its order id as userfield
+    devices.state = _state(DeviceType.SOFTPHONE, voice=None)
+    first = json.loads(invoke(_click2call_php(userfield="order-42"))["body"])
+    # When the same GET comes again at once (its answer was lost)
+    retry = json.loads(invoke(_click2call_php(userfield="order-42"))["body"])
+    # Then it is the same request, and the PBX was asked once
+    assert retry["request_id"] == first["request_id"]
+    assert len(devices.pbx) == 1
+    # When the same order is called on another number
+    other = invoke(_click2call_php(userfield="order-42", phone="0907654321"))
+    # Then that is a new call, as at the PBX click2call.php replaces (not 422 IDEMPOTENCY_KEY_REUSED)
+    assert other["statusCode"] == 200, other["body"]
+    assert json.loads(other["body"])["request_id"] != first["request_id"]
+    assert len(devices.pbx) == 2
+    # And a retry is recognized only for a short window: the same order called again later rings again
+    remaining = _retry_records_expire_in()
+    assert len(remaining) == 2
+    assert all(0 < seconds <= CLICK2CALL_PHP_RETRY_SECONDS + 1 for seconds in remaining)
+
+
+def test_click2call_php_takes_a_userfield_as_long_as_the_api_does(devices: Devices, invoke: Any) -> None:
+    # Given a CRM whose userfield is as long as the API allows
+    devices.state = _state(DeviceType.SOFTPHONE, voice=None)
+    answer = invoke(_click2call_php(userfield="x" * MAX_USERFIELD))
+    # Then the call is placed (not refused for an Idempotency-Key header the CRM never sent)
+    assert answer["statusCode"] == 200, answer["body"]
+    assert len(devices.pbx) == 1

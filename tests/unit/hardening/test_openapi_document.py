@@ -75,6 +75,7 @@ def test_raw_routes_document_their_inputs(document: dict[str, Any]) -> None:
     assert set(answered["post"]["requestBody"]["content"]) == {
         "application/json",
         "application/x-www-form-urlencoded",
+        "multipart/form-data",
     }
     login = document["paths"]["/{domain}/thirdParty/login"]["post"]
     assert "multipart/form-data" in login["requestBody"]["content"]

@@ -18,7 +18,7 @@ from ctibridge.tenants import repository
 from ctibridge.tenants.provisioning import CreatedTenant, TenantAdmin
 from ctibridge_cli.demo import DEMO_JWT_ACCESS_KEY
 from tests.support.aws import http_event, load_event
-from tests.support.seed_tokens import b64url, local_time, php_demo_token, php_json
+from tests.support.seed_tokens import b64url, local_time, php_demo_token, php_json, signed_token
 from tests.unit.tenancy.conftest import OTHER_ACCESS_KEY, STAGE, Invoke
 
 
@@ -163,6 +163,30 @@ def test_unsigned_alg_none_token_is_401(demo: TenantAdmin, login_api: Invoke) ->
     assert (status, body["code"]) == (401, "TOKEN_INVALID")
 
 
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        # a CRM's "never expires": the last second of the calendar is a valid date, and a future one
+        ({"ipphone": "101", "expired": "9999-12-31 23:59:59"}, 200, "ok"),
+        # JavaScript's Date.now() + 1 h: milliseconds, past year 9999 read as seconds
+        ({"ipphone": "101", "expired": 1_733_400_000_000 + 3_600_000}, 401, "TOKEN_INVALID"),
+        ({"ipphone": "101", "exp": 10**15}, 401, "TOKEN_INVALID"),
+        ({"ipphone": "101", "expired": 1e308}, 401, "TOKEN_INVALID"),
+    ],
+)
+def test_an_expiry_outside_the_calendar_is_a_clear_answer_not_a_500(
+    demo: TenantAdmin, login_api: Invoke, payload: dict[str, Any], status: int, code: str
+) -> None:
+    # Given a CRM that signs a correct token with an unusual expiry
+    token = signed_token({"typ": "JWT", "alg": "HS256"}, payload, DEMO_JWT_ACCESS_KEY)
+    # When its agent logs in
+    got_status, body = answer(login_api(login_event("demo", token=token)))
+    # Then the login works, or is refused with the token's code (and the claim named), never a 500
+    assert (got_status, body["code"]) == (status, code)
+    if status == 401:
+        assert "epoch seconds" in body["message"]
+
+
 def test_unknown_ipphone_is_400(demo: TenantAdmin, login_api: Invoke) -> None:
     status, body = answer(login_api(login_event("demo", token=demo_token("999"))))
     assert status == 400
@@ -213,6 +237,8 @@ def test_unexpected_failure_is_a_500_without_stack_trace(
         ("", None, 400, "TOKEN_MISSING"),
         ("nothing=here", {"content-type": "application/x-www-form-urlencoded"}, 400, "TOKEN_MISSING"),
         ('{"token": "' + "x" * 9000 + '"}', None, 413, "PAYLOAD_TOO_LARGE"),
+        # nested deeper than the interpreter's recursion limit, within the 8 KB: invalid JSON, not a 500
+        ('{"token": ' + "[" * 4000 + "]" * 4000 + "}", None, 400, "VALIDATION_ERROR"),
     ],
 )
 def test_bad_input_gets_a_clear_4xx_and_changes_nothing(

@@ -61,12 +61,21 @@ def _ipphone(value: Any) -> str | None:
     return None
 
 
+def _from_epoch(value: float, claim: str) -> datetime:
+    # A CRM's milliseconds (JavaScript's Date.now()) or any number past year 9999 is no date: a 401
+    # naming the claim, not an OverflowError's 500.
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise TokenInvalid(f"The token's '{claim}' is not a date in epoch seconds.") from None
+
+
 def parse_expired(value: Any, zone: ZoneInfo) -> datetime:
     """``expired`` as an aware datetime: "Y-m-d H:i:s" (or ISO 8601) in ``zone``, or epoch seconds."""
     if isinstance(value, bool):
         raise TokenInvalid("The token's 'expired' must be a date 'Y-m-d H:i:s'.")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
+        return _from_epoch(value, "expired")
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
@@ -121,7 +130,9 @@ def verify(
         raise TokenInvalid()
 
     expires_at = _expiry(claims, zone, default_lifetime_seconds)
-    if expires_at is not None and now > expires_at + timedelta(seconds=leeway_seconds):
+    # The leeway is taken off ``now``: added to an ``expired`` of 9999-12-31 (a CRM's "never"), it
+    # would overflow the calendar.
+    if expires_at is not None and now - timedelta(seconds=leeway_seconds) > expires_at:
         raise TokenExpired()
     ipphone = _ipphone(claims.get("ipphone"))
     if ipphone is None:
@@ -133,10 +144,13 @@ def _expiry(claims: dict[str, Any], zone: ZoneInfo, default_lifetime_seconds: in
     if claims.get("expired") not in (None, ""):
         return parse_expired(claims["expired"], zone)
     if isinstance(claims.get("exp"), int | float):  # already checked by PyJWT
-        return datetime.fromtimestamp(claims["exp"], UTC)
+        return _from_epoch(claims["exp"], "exp")
     if isinstance(claims.get("iat"), int | float):
         # The seed's "default" expiry: a lifetime counted from when the CRM signed the token.
-        return datetime.fromtimestamp(claims["iat"], UTC) + timedelta(seconds=default_lifetime_seconds)
+        try:
+            return _from_epoch(claims["iat"], "iat") + timedelta(seconds=default_lifetime_seconds)
+        except OverflowError:
+            raise TokenInvalid("The token's 'iat' is not a date in epoch seconds.") from None
     # Nothing to date the token by: the seeds accept it (the session's own lifetime still applies).
     return None
 

@@ -9,16 +9,12 @@ posts it with ``CURLOPT_POSTFIELDS => array('token' => $token)``, i.e. multipart
 forms are accepted too.
 """
 
-import base64
-import binascii
-import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email import policy
-from email.parser import BytesParser
 from typing import Any
-from urllib.parse import parse_qs
 
+from ctibridge import request_fields
 from ctibridge.auth import crm_jwt, sessions, throttle
 from ctibridge.errors import (
     BadRequest,
@@ -71,54 +67,22 @@ class LoginResult:
 # ---------------------------------------------------------------- request parsing
 
 
-def request_body(event: dict[str, Any]) -> bytes:
-    """The raw body of an API Gateway (payload 2.0) event."""
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(body)
-        except (binascii.Error, ValueError):
-            raise BadRequest("The body is not valid base64.", code="VALIDATION_ERROR", field=None) from None
-    return body.encode("utf-8")
-
-
-def _multipart_fields(body: bytes, content_type: str) -> dict[str, str]:
-    # The stdlib MIME parser handles multipart/form-data once given the Content-Type header line.
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
-    )
-    if not message.is_multipart():
-        raise BadRequest("The multipart body cannot be parsed.", code="VALIDATION_ERROR", field=None)
-    fields: dict[str, str] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if isinstance(name, str) and isinstance(payload, bytes):
-            fields.setdefault(name, payload.decode("utf-8", errors="replace"))
-    return fields
-
-
-def parse_login_token(headers: dict[str, str] | None, body: bytes) -> str:
-    """The ``token`` of a login request, from a JSON, urlencoded or multipart body."""
-    content_type = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), "") or ""
-    media_type = content_type.split(";", 1)[0].strip().lower()
+def parse_login_token(event: Mapping[str, Any]) -> str:
+    """The ``token`` of a login request (an API Gateway payload 2.0 event): JSON, urlencoded or multipart."""
+    body = request_fields.raw_body(event)
     if not body.strip():
         raise TokenMissing()
+    headers = event.get("headers") or {}
+    media_type = request_fields.media_type(headers)
     value: Any
-    if media_type == "multipart/form-data":
-        value = _multipart_fields(body, content_type).get("token")
-    elif media_type == "application/x-www-form-urlencoded":
-        values = parse_qs(body.decode("utf-8", errors="replace")).get("token")
-        value = values[0] if values else None
+    if media_type == request_fields.MULTIPART_MEDIA_TYPE:
+        value = request_fields.multipart_fields(body, request_fields.header(headers, "content-type") or "")
+        value = value.get("token")
+    elif media_type == request_fields.FORM_MEDIA_TYPE:
+        value = request_fields.urlencoded_fields(request_fields.text(body)).get("token")
     else:
         # JSON is the documented format; it is also assumed when no Content-Type is sent.
-        try:
-            document = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadRequest("The body is not valid JSON.", code="VALIDATION_ERROR", field=None) from None
-        if not isinstance(document, dict):
-            raise BadRequest("The body must be a JSON object.", code="VALIDATION_ERROR", field=None)
-        value = document.get("token")
+        value = request_fields.json_object(body).get("token")
     if value is None or (isinstance(value, str) and not value.strip()):
         raise TokenMissing()
     if not isinstance(value, str):

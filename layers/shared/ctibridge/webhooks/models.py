@@ -15,14 +15,12 @@ Field errors become ``400 VALIDATION_ERROR`` naming the field; input values are 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -36,10 +34,11 @@ from pydantic import (
     model_validator,
 )
 
-from ctibridge import phones
+from ctibridge import phones, request_fields
 from ctibridge.calls.models import CallEvent, EventKind, normalize_status
-from ctibridge.errors import BadRequest, CtiError
+from ctibridge.errors import CtiError
 from ctibridge.model import Model
+from ctibridge.request_fields import FieldError
 
 MAX_FIELD_CHARS = 1024
 MAX_USERFIELD_CHARS = 2048
@@ -52,15 +51,8 @@ _CALLDATE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+
 _EPOCH = re.compile(r"^\d{9,10}$")
 
 
-class WebhookValidationError(BadRequest):
-    code = "VALIDATION_ERROR"
-    message = "The request is invalid."
-
-
-class UnsupportedMediaType(CtiError):
-    code = "UNSUPPORTED_MEDIA_TYPE"
-    message = "Send the fields as a query string, JSON or a URL-encoded form."
-    http_status = 415
+# A field the PBX sent that is invalid: the same 400 as a field that cannot be read at all.
+WebhookValidationError = FieldError
 
 
 # ---------------------------------------------------------------- field types
@@ -278,51 +270,25 @@ class RequestParams(Model):
     body_error: CtiError | None = None
 
 
-def _decoded_body(event: Mapping[str, Any]) -> bytes:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(body, validate=False)
-        except (binascii.Error, ValueError):
-            return b""
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
-
-
-def _media_type(headers: Mapping[str, str]) -> str:
-    for name, value in headers.items():
-        if name.lower() == "content-type":
-            return value.split(";", 1)[0].strip().lower()
-    return ""
-
-
 def collect_params(event: Mapping[str, Any]) -> RequestParams:
     """Query string and body fields of an API Gateway (payload 2.0) event, body winning on conflicts.
 
     JSON numbers are parsed as their literal text, so a numeric callid like ``1565944170.1230`` keeps
-    every digit. A body that cannot be read is reported in ``body_error`` instead of raised, so a bad
-    secret still answers 401 before a malformed body answers 400.
+    every digit. A request that cannot be read (``ctibridge.request_fields``: not UTF-8, a field twice
+    with two values, malformed JSON or form, an unsupported media type) is reported in ``body_error``
+    instead of raised, so a bad secret still answers 401 before a malformed request answers 400.
     """
     params: dict[str, Any] = {}
     for key, value in (event.get("queryStringParameters") or {}).items():
         params[str(key)] = value
-    raw = _decoded_body(event)
-    if not raw.strip():
-        return RequestParams(params=params)
-    media = _media_type(event.get("headers") or {})
-    text = raw.decode("utf-8", errors="replace")
-    looks_json = text.lstrip().startswith(("{", "["))
-    if media == "application/json" or media.endswith("+json") or (media in ("", "text/plain") and looks_json):
-        try:
-            body = json.loads(text, parse_int=str, parse_float=str)
-        except ValueError:
-            return RequestParams(params=params, body_error=WebhookValidationError("body: is not valid JSON."))
-        if not isinstance(body, dict):
-            return RequestParams(
-                params=params, body_error=WebhookValidationError("body: must be a JSON object.", field="body")
-            )
-        params.update({str(k): v for k, v in body.items()})
-    elif media in ("application/x-www-form-urlencoded", "", "text/plain"):
-        params.update(dict(parse_qsl(text, keep_blank_values=True)))
-    else:
-        return RequestParams(params=params, body_error=UnsupportedMediaType())
+    try:
+        request_fields.check_query(event)
+    except CtiError as error:
+        return RequestParams(params=params, body_error=error)
+    try:
+        body = request_fields.body_fields(event, exact_numbers=True)
+    except CtiError as error:
+        # The secret may still be in the query string: keep it, so the 401 comes first.
+        return RequestParams(params=params, body_error=error)
+    params.update(body)
     return RequestParams(params=params)
