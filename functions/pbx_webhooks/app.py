@@ -1,7 +1,8 @@
 """The PBX call-event webhooks of seed 004: ``/wsapi/{customer}/incoming_call|outgoing_call|call_answered``.
 
-GET or POST, fields in the query string, a JSON or a form body; the secret as ``?secret=``, X-Api-Key,
-Bearer or Basic. What each check answers is described in ``ctibridge.webhooks.service``.
+GET, POST or PUT (seed 004: "GET / POST / PUT..."), fields in the query string, a JSON or a form body;
+the secret as ``?secret=``, X-Api-Key, Bearer or Basic. What each check answers is described in
+``ctibridge.webhooks.service``.
 """
 
 from typing import Any
@@ -29,17 +30,17 @@ def _handle(kind: EventKind, customer: str) -> dict[str, Any]:
     return service.handle(kind, customer, app.current_event.raw_event).body()
 
 
-@app.route("/wsapi/<customer>/incoming_call", method=["GET", "POST"])
+@app.route("/wsapi/<customer>/incoming_call", method=["GET", "POST", "PUT"])
 def incoming_call(customer: str) -> dict[str, Any]:
     return _handle(EventKind.INCOMING, customer)
 
 
-@app.route("/wsapi/<customer>/outgoing_call", method=["GET", "POST"])
+@app.route("/wsapi/<customer>/outgoing_call", method=["GET", "POST", "PUT"])
 def outgoing_call(customer: str) -> dict[str, Any]:
     return _handle(EventKind.OUTGOING, customer)
 
 
-@app.route("/wsapi/<customer>/call_answered", method=["GET", "POST"])
+@app.route("/wsapi/<customer>/call_answered", method=["GET", "POST", "PUT"])
 def call_answered(customer: str) -> dict[str, Any]:
     return _handle(EventKind.ANSWERED, customer)
 

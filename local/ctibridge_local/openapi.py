@@ -55,7 +55,7 @@ ROUTE_AUTH: dict[tuple[str, str], str] = {
     ("GET", "/wsapi/{customer}/click2call.php"): "api-key-query",
     **{
         (method, f"/wsapi/{{customer}}/{event}"): "pbx-secret"
-        for method in ("GET", "POST")
+        for method in ("GET", "POST", "PUT")
         for event in ("incoming_call", "outgoing_call", "call_answered")
     },
 }

@@ -195,6 +195,16 @@ def test_a_php_pbx_posting_a_multipart_form_is_stored(webhook: Invoke) -> None:
     assert (call["billsec"], call["userfield"], call["status"]) == (11, "order-8812", "ANSWERED")
 
 
+def test_a_pbx_configured_for_put_is_stored(webhook: Invoke) -> None:
+    # Given a PBX set to PUT its events (seed 004 lets PBX and CRM agree on "GET / POST / PUT...")
+    event = request("call_answered", method="PUT", query={"secret": "demo-secret"}, body=CALL_LOG)
+    # When it is delivered
+    response = webhook(event)
+    # Then it is stored as the same POST would be
+    assert response["statusCode"] == 200, response["body"]
+    assert stored(CALL_LOG["callid"]) is not None
+
+
 def test_a_field_repeated_with_the_same_value_is_one_value(webhook: Invoke) -> None:
     # Given a PBX whose URL template repeats a parameter with the same value
     fields = {"secret": "demo-secret", "phone": "0904824242", "extension": "101", "callid": "r1"}
