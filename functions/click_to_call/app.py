@@ -18,7 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from ctibridge import lazy, snapstart
+from ctibridge import lazy, request_fields, snapstart
 from ctibridge.auth.api_keys import ApiKeyInvalid, ApiKeyMissing, tenant_for_request
 from ctibridge.click2call import php_answer, service
 from ctibridge.click2call.errors import OutboundRequestNotFound
@@ -148,6 +148,8 @@ def click2call_php(customer: str) -> Response[dict[str, Any]]:
         # Another tenant's key: refused exactly as a wrong key, so customer codes can't be probed.
         raise ApiKeyInvalid()
     logger.append_keys(tenant=tenant.tenant_id)
+    # The fields as sent, now that the caller is known: a non-UTF-8 or contradictory one is a 400.
+    params = request_fields.query_fields(app.current_event.raw_event)
     try:
         request = OutboundCallRequest.model_validate(
             {k: params[k] for k in ("extension", "phone", "userfield") if params.get(k) not in (None, "")}

@@ -79,42 +79,49 @@ def _unquote(text: str, field: str) -> str:
         raise FieldError(f"{field}: is not UTF-8 text.", field=field) from None
 
 
-def _add(fields: dict[str, str], name: str, value: str) -> None:
-    if name in fields and fields[name] != value:
-        raise FieldError(f"{name}: is given more than once, with different values.", field=name)
+def _add(fields: dict[str, str], name: str, value: str, repeated: set[str] | None = None) -> None:
+    if name in fields:
+        if fields[name] != value:
+            raise FieldError(f"{name}: is given more than once, with different values.", field=name)
+        if repeated is not None:
+            repeated.add(name)
     fields[name] = value
 
 
-def urlencoded_fields(text: str, where: str = "body") -> dict[str, str]:
+def urlencoded_fields(text: str, where: str = "body", repeated: set[str] | None = None) -> dict[str, str]:
     """``a=1&b=2`` as fields, percent-escapes decoded as UTF-8 (a form body, or the query string:
-    ``where`` names it when a field's own name cannot be read)."""
+    ``where`` names it when a field's own name cannot be read). The names of fields given more than
+    once (with the same value) are added to ``repeated``."""
     fields: dict[str, str] = {}
     for pair in text.split("&"):
         if not pair:
             continue
         raw_name, _, raw_value = pair.partition("=")
         name = _unquote(raw_name, where)
-        _add(fields, name, _unquote(raw_value, name))
+        _add(fields, name, _unquote(raw_value, name), repeated)
     return fields
 
 
-def check_query(event: Mapping[str, Any]) -> None:
-    """Refuse a query string whose values API Gateway had to alter: non-UTF-8, or a field twice.
-
-    The values themselves are taken from ``queryStringParameters``, as API Gateway decoded them; the raw
-    query string is only read to see what that decoding hid.
-    """
+def query_fields(event: Mapping[str, Any]) -> dict[str, str]:
+    """The query string's fields: ``queryStringParameters``, as API Gateway decoded them, minus what
+    that decoding hid, read from the raw query string: a non-UTF-8 value or a field given twice with
+    two values is refused, and a field given twice with one value is that value (not API Gateway's
+    ``"v,v"``)."""
+    fields = {str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()}
     raw = event.get("rawQueryString")
     if isinstance(raw, str) and raw:
-        urlencoded_fields(raw, "query")
+        repeated: set[str] = set()
+        exact = urlencoded_fields(raw, "query", repeated)
+        fields.update({name: exact[name] for name in repeated})
+    return fields
 
 
 def json_document(body: bytes, *, exact_numbers: bool = False) -> Any:
     """A JSON body; ``exact_numbers`` keeps numbers as their literal text (``1565944170.1230``)."""
     document = text(body, "body")
-    parse: dict[str, Callable[[str], Any]] = {"parse_int": str, "parse_float": str} if exact_numbers else {}
+    number: Callable[[str], Any] | None = str if exact_numbers else None
     try:
-        return json.loads(document, **parse)
+        return json.loads(document, parse_int=number, parse_float=number)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter allows
         raise FieldError("body: is not valid JSON.", field="body") from None
 

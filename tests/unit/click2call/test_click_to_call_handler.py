@@ -208,8 +208,8 @@ def _click2call_php(**params: str) -> dict[str, Any]:
     return event
 
 
-def _retry_records_expire_in() -> list[float]:
-    """Seconds from now until each click2call.php retry record (Powertools' idempotency) expires."""
+def _idempotency_records_expire_in() -> list[float]:
+    """Seconds from now until each idempotency record (Powertools') expires."""
     import time
 
     import boto3
@@ -218,7 +218,7 @@ def _retry_records_expire_in() -> list[float]:
     return [
         float(item["expires_at"]) - time.time()
         for item in items
-        if str(item["PK"]).startswith("IDEMPOTENCY#") and "click2call.php" in str(item["SK"])
+        if str(item["PK"]).startswith("IDEMPOTENCY#")
     ]
 
 
@@ -240,7 +240,7 @@ def test_click2call_php_retries_are_one_call_but_an_order_called_again_rings_aga
     assert json.loads(other["body"])["request_id"] != first["request_id"]
     assert len(devices.pbx) == 2
     # And a retry is recognized only for a short window: the same order called again later rings again
-    remaining = _retry_records_expire_in()
+    remaining = _idempotency_records_expire_in()
     assert len(remaining) == 2
     assert all(0 < seconds <= CLICK2CALL_PHP_RETRY_SECONDS + 1 for seconds in remaining)
 

@@ -278,13 +278,12 @@ def collect_params(event: Mapping[str, Any]) -> RequestParams:
     with two values, malformed JSON or form, an unsupported media type) is reported in ``body_error``
     instead of raised, so a bad secret still answers 401 before a malformed request answers 400.
     """
-    params: dict[str, Any] = {}
-    for key, value in (event.get("queryStringParameters") or {}).items():
-        params[str(key)] = value
     try:
-        request_fields.check_query(event)
+        params: dict[str, Any] = dict(request_fields.query_fields(event))
     except CtiError as error:
-        return RequestParams(params=params, body_error=error)
+        # Unreadable, but the secret may be there: the values as API Gateway decoded them, for the 401.
+        query = {str(k): v for k, v in (event.get("queryStringParameters") or {}).items()}
+        return RequestParams(params=query, body_error=error)
     try:
         body = request_fields.body_fields(event, exact_numbers=True)
     except CtiError as error:
