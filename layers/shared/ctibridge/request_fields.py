@@ -29,10 +29,15 @@ MULTIPART_MEDIA_TYPE = "multipart/form-data"
 
 
 class FieldError(BadRequest):
-    """A field (or the body) that cannot be read; ``field`` names it for the client."""
+    """A field (or the body) that cannot be read; ``field`` names it for the client.
+
+    ``readable``: the other fields of a form, read all the same, so that a caller that checks
+    credentials first (the PBX webhooks: the secret may be one of them) can still answer 401 before 400.
+    """
 
     code = "VALIDATION_ERROR"
     message = "The request is invalid."
+    readable: dict[str, str] | None = None
 
 
 class UnsupportedMediaType(CtiError):
@@ -93,12 +98,24 @@ def urlencoded_fields(text: str, where: str = "body", repeated: set[str] | None 
     ``where`` names it when a field's own name cannot be read). The names of fields given more than
     once (with the same value) are added to ``repeated``."""
     fields: dict[str, str] = {}
+    problem: FieldError | None = None
     for pair in text.split("&"):
         if not pair:
             continue
         raw_name, _, raw_value = pair.partition("=")
-        name = _unquote(raw_name, where)
-        _add(fields, name, _unquote(raw_value, name), repeated)
+        try:
+            name = _unquote(raw_name, where)
+            _add(fields, name, _unquote(raw_value, name), repeated)
+        except FieldError as error:
+            problem = problem or error
+    return _complete(fields, problem)
+
+
+def _complete(fields: dict[str, str], problem: FieldError | None) -> dict[str, str]:
+    """``fields``, or ``problem`` raised with them as its readable fields."""
+    if problem is not None:
+        problem.readable = fields
+        raise problem
     return fields
 
 
@@ -145,12 +162,16 @@ def multipart_fields(body: bytes, content_type: str) -> dict[str, str]:
     if not message.is_multipart():
         raise FieldError("body: the multipart form cannot be parsed.", field="body")
     fields: dict[str, str] = {}
+    problem: FieldError | None = None
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True)
         if isinstance(name, str) and isinstance(payload, bytes):
-            _add(fields, name, text(payload, name))
-    return fields
+            try:
+                _add(fields, name, text(payload, name))
+            except FieldError as error:
+                problem = problem or error
+    return _complete(fields, problem)
 
 
 def body_fields(event: Mapping[str, Any], *, exact_numbers: bool = False) -> dict[str, Any]:

@@ -623,6 +623,29 @@ BAD_REQUESTS = [
         ),
     ),
     (
+        # ... also with the secret among the form's fields (the PBX learns which field, not "wrong secret")
+        400,
+        "VALIDATION_ERROR",
+        "userfield",
+        lambda: request(
+            "call_answered",
+            method="POST",
+            body=urlencode({**CALL_LOG, "secret": "demo-secret", "userfield": "x"}).replace("=x", "=%FFx"),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ),
+    ),
+    (
+        400,
+        "VALIDATION_ERROR",
+        "callid",
+        lambda: request(
+            "call_answered",
+            method="POST",
+            body=urlencode({**CALL_LOG, "secret": "demo-secret"}) + "&callid=another",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ),
+    ),
+    (
         400,
         "VALIDATION_ERROR",
         "body",

@@ -287,7 +287,10 @@ def collect_params(event: Mapping[str, Any]) -> RequestParams:
     try:
         body = request_fields.body_fields(event, exact_numbers=True)
     except CtiError as error:
-        # The secret may still be in the query string: keep it, so the 401 comes first.
+        # The secret may be in the query string or among the form's readable fields: keep them, so
+        # the 401 still comes first.
+        if isinstance(error, request_fields.FieldError):
+            params.update(error.readable or {})
         return RequestParams(params=params, body_error=error)
     params.update(body)
     return RequestParams(params=params)
