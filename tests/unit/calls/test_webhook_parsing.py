@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, quote_from_bytes
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from ctibridge.calls.models import EventKind, normalize_status
-from ctibridge.request_fields import UnsupportedMediaType
+from ctibridge.request_fields import FieldError, UnsupportedMediaType, query_fields
 from ctibridge.webhooks import auth
 from ctibridge.webhooks.models import (
     WebhookValidationError,
@@ -307,3 +308,29 @@ def test_any_body_is_collected_or_reported(body: bytes, content_type: str) -> No
     }
     request = collect_params(event)
     assert isinstance(request.params, dict)
+
+
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["callid", "phone", "userfield", "secret"]), st.binary(max_size=6)),
+        max_size=6,
+    )
+)
+def test_any_query_string_is_read_exactly_or_refused_naming_a_field(pairs: list[tuple[str, bytes]]) -> None:
+    # Given any query string a PBX may send (any bytes, any field repeated), and its parameters as API
+    # Gateway hands them on: decoded with U+FFFD for what is not UTF-8, repeated ones joined by commas
+    raw = "&".join(f"{name}={quote_from_bytes(value)}" for name, value in pairs)
+    parameters: dict[str, str] = {}
+    for name, value in parse_qsl(raw, keep_blank_values=True):
+        parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+    event = {"rawQueryString": raw, "queryStringParameters": parameters}
+    # When its fields are read
+    try:
+        fields = query_fields(event)
+    except FieldError as error:
+        # Then it is refused naming one of the fields sent...
+        assert error.details["field"] in {name for name, _ in pairs}
+        return
+    # ... or every field is exactly the one value that was sent for it
+    assert fields == {name: value.decode("utf-8") for name, value in pairs}
