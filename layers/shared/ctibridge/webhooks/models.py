@@ -1,8 +1,9 @@
 """The three seed 004 events as pydantic models, and the parsing of a request into them.
 
-A PBX may send an event with GET or POST, its fields in the query string, a JSON body or a form body
-(seed 004: "Tùy chọn RESTful API (GET / POST / PUT...)", "Tùy chọn tham số (JSON, URL Query Params)").
-``collect_params`` merges them (body over query); the models validate and normalize:
+A PBX may send an event with GET, POST or PUT, its fields in the query string, a JSON body or a form
+body, URL-encoded or multipart (seed 004: "Tùy chọn RESTful API (GET / POST / PUT...)", "Tùy chọn tham
+số (JSON, URL Query Params)"). ``collect_params`` merges them (body over query), read by
+``ctibridge.request_fields``; the models validate and normalize:
 
 * ``phone``: E.164 via libphonenumber (default region VN), the raw value kept;
 * ``calldate``: "Y-m-d H:i:s" (or ISO 8601, or epoch seconds) in the tenant's timezone → UTC;
@@ -291,6 +292,7 @@ def collect_params(event: Mapping[str, Any]) -> RequestParams:
         # the 401 still comes first.
         if isinstance(error, request_fields.FieldError):
             params.update(error.readable or {})
+            error.readable = None  # the error is raised later: it must not carry the secret along
         return RequestParams(params=params, body_error=error)
     params.update(body)
     return RequestParams(params=params)
