@@ -138,6 +138,27 @@ def test_seed_request_shapes(http: httpx.Client) -> None:
             f"/wsapi/demo/incoming_call?phone=0904824242&extension=103&callid={callid}",
             {"headers": {"X-Api-Key": SECRET}},
         ),
+        # the seed's PUT, and a PHP script's curl POSTFIELDS array (multipart/form-data)
+        (
+            "PUT",
+            f"/wsapi/demo/incoming_call?secret={SECRET}",
+            {"json": {"phone": "0904824242", "extension": "104", "callid": callid}},
+        ),
+        (
+            "POST",
+            "/wsapi/demo/incoming_call",
+            {
+                "files": {
+                    k: (None, v)
+                    for k, v in {
+                        "secret": SECRET,
+                        "phone": "0904824242",
+                        "extension": "105",
+                        "callid": callid,
+                    }.items()
+                }
+            },
+        ),
     ]
     for method, url, kwargs in requests:
         response = http.request(method, url, **kwargs)
@@ -146,7 +167,7 @@ def test_seed_request_shapes(http: httpx.Client) -> None:
     first = get_call(http, callid).json()
     assert (first["status"], first["direction"], first["billsec"]) == ("ANSWERED", "inbound", 31)
     assert first["calldate"] == "2019-08-16T08:29:30Z"  # 15:29:30 in Ho Chi Minh City
-    assert first["rang_extensions"] == ["101", "103"]
+    assert first["rang_extensions"] == ["101", "103", "104", "105"]
     second = get_call(http, outgoing).json()
     assert (second["status"], second["status_raw"], second["direction"]) == (
         "NO ANSWER",
@@ -230,6 +251,28 @@ def test_bad_requests_store_nothing_and_never_log_the_secret(http: httpx.Client,
             f"/wsapi/demo/call_answered?secret={SECRET}",
             {"json": {**log, "userfield": "x" * 70_000}},
         ),
+        # a field twice with two values, a value that is not UTF-8, JSON nested past the recursion limit
+        (
+            400,
+            "GET",
+            f"/wsapi/demo/incoming_call?secret={SECRET}&phone=0904824242&extension=101&callid={callid}&callid=2",
+            {},
+        ),
+        (
+            400,
+            "GET",
+            f"/wsapi/demo/incoming_call?secret={SECRET}&phone=0904824242&extension=101&callid={callid}%FF",
+            {},
+        ),
+        (
+            400,
+            "POST",
+            f"/wsapi/demo/call_answered?secret={SECRET}",
+            {
+                "content": '{"callid": ' + "[" * 20_000 + "]" * 20_000 + "}",
+                "headers": {"content-type": "application/json"},
+            },
+        ),
     ]
     for status, method, url, kwargs in cases:
         response = http.request(method, url, **kwargs)
@@ -237,7 +280,7 @@ def test_bad_requests_store_nothing_and_never_log_the_secret(http: httpx.Client,
         body = response.json()
         assert set(body) >= {"code", "message"}
         if status == 400:
-            assert body["field"] in ("phone", "calldate", "extension")
+            assert body["field"] in ("phone", "calldate", "extension", "callid", "body")
     assert get_call(http, callid).status_code == 404
     assert SECRET not in stack.logs()
 
