@@ -71,6 +71,8 @@ _LAZY_IMPORTS: dict[str, tuple[str, ...]] = {
     "ctibridge.delivery.worker": _HTTPX,
     # PyJWT's __init__ is deferred (ctibridge.deferred_package): decode/encode load these on first use.
     "ctibridge.auth.crm_jwt": ("jwt.api_jwt", "jwt.exceptions", "jwt.warnings"),
+    # The MIME parser, for the first multipart form (the vendors' login.php, a PHP PBX's curl array).
+    "ctibridge.request_fields": ("email.parser", "email.policy"),
 }
 
 
