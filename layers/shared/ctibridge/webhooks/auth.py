@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from ctibridge.errors import Unauthorized
+from ctibridge.request_fields import header
 
 SECRET_PARAM = "secret"
 MAX_SECRET_CHARS = 512
@@ -28,23 +29,15 @@ class WebhookSecretInvalid(Unauthorized):
     message = "The secret is missing or wrong."
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    # API Gateway HTTP APIs lowercase header names, other callers (tests, proxies) may not.
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
-
-
 def presented_secret(params: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
     """The secret the request presents, or None if it presents none."""
     value = params.get(SECRET_PARAM)
     if isinstance(value, str) and value:
         return value
-    api_key = _header(headers, "x-api-key")
+    api_key = header(headers, "x-api-key")
     if api_key:
         return api_key.strip()
-    authorization = (_header(headers, "authorization") or "").strip()
+    authorization = (header(headers, "authorization") or "").strip()
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
