@@ -49,7 +49,8 @@ def _validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     first = errors[0] if errors else {}
     loc = [str(part) for part in first.get("loc", ())]
     if first.get("type") == "json_invalid":
-        return {"code": "VALIDATION_ERROR", "message": "The body is not valid JSON.", "field": None}
+        # Named like any other field, as the login and the webhooks name it (ctibridge.request_fields).
+        return {"code": "VALIDATION_ERROR", "message": "body: is not valid JSON.", "field": "body"}
     # loc is ("body"|"query"|"path"|"header", name, ...); the name is what a client can act on.
     field = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None)
     message = str(first.get("msg") or "Invalid request.")

@@ -107,7 +107,9 @@ def test_expired_tenant_is_403(demo: TenantAdmin, tokens_api: Invoke) -> None:
 @pytest.mark.parametrize(
     ("body", "code", "field"),
     [
-        ("{not json", "VALIDATION_ERROR", None),
+        ("{not json", "VALIDATION_ERROR", "body"),
+        # a PHP CRM's curl POSTFIELDS array: named like any other unreadable body
+        ("ipphone=101&ttl_seconds=3600", "VALIDATION_ERROR", "body"),
         ({}, "VALIDATION_ERROR", "ipphone"),
         ({"ipphone": "101", "ttl_seconds": 10}, "VALIDATION_ERROR", "ttl_seconds"),
         ({"ipphone": "101", "ttl_seconds": "soon"}, "VALIDATION_ERROR", "ttl_seconds"),
