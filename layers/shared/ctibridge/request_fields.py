@@ -19,7 +19,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl
 
 from ctibridge.errors import BadRequest, CtiError
 
@@ -77,11 +77,14 @@ def text(data: bytes, field: str = "body") -> str:
         raise FieldError(f"{field}: is not UTF-8 text.", field=field) from None
 
 
-def _unquote(text: str, field: str) -> str:
+def _utf8(value: str, field: str) -> str:
+    """``value`` as parse_qsl decoded it with ``surrogateescape``: bytes that were not UTF-8 are lone
+    surrogates, which cannot be encoded back."""
     try:
-        return unquote_plus(text, errors="strict")
-    except UnicodeDecodeError:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
         raise FieldError(f"{field}: is not UTF-8 text.", field=field) from None
+    return value
 
 
 def _add(fields: dict[str, str], name: str, value: str, repeated: set[str] | None = None) -> None:
@@ -99,13 +102,10 @@ def urlencoded_fields(text: str, where: str = "body", repeated: set[str] | None 
     once (with the same value) are added to ``repeated``."""
     fields: dict[str, str] = {}
     problem: FieldError | None = None
-    for pair in text.split("&"):
-        if not pair:
-            continue
-        raw_name, _, raw_value = pair.partition("=")
+    for raw_name, raw_value in parse_qsl(text, keep_blank_values=True, errors="surrogateescape"):
         try:
-            name = _unquote(raw_name, where)
-            _add(fields, name, _unquote(raw_value, name), repeated)
+            name = _utf8(raw_name, where)
+            _add(fields, name, _utf8(raw_value, name), repeated)
         except FieldError as error:
             problem = problem or error
     return _complete(fields, problem)
