@@ -57,7 +57,8 @@ def _compile(route: HttpRoute) -> _CompiledRoute:
 
 class RouteTable:
     def __init__(self, routes: list[HttpRoute]) -> None:
-        self._routes = [_compile(r) for r in routes]
+        self._routes = [_compile(r) for r in routes if not r.is_default]
+        self._default = next((r for r in routes if r.is_default), None)
 
     def match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
         candidates = []
@@ -68,7 +69,7 @@ class RouteTable:
             if found:
                 candidates.append((compiled.specificity, compiled.route, found.groupdict()))
         if not candidates:
-            return None
+            return (self._default, {}) if self._default else None
         _, route, params = max(candidates, key=lambda c: c[0])
         return route, params
 

@@ -53,7 +53,13 @@ class HttpRoute:
 
     @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        # The catch-all route's key is its path alone, as API Gateway writes it.
+        return self.path if self.is_default else f"{self.method} {self.path}"
+
+    @property
+    def is_default(self) -> bool:
+        """API Gateway's ``$default`` route: what no other route matches."""
+        return self.path == "$default"
 
 
 def _maximum_concurrency(properties: dict[str, Any]) -> int | None:

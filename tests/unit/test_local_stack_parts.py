@@ -90,6 +90,16 @@ def test_http_routes_match_like_api_gateway(
     assert table.match("GET", "/nothing") is None
 
 
+def test_the_default_route_takes_only_what_no_other_route_matches() -> None:
+    table = RouteTable([HttpRoute("ANY", "$default", "Z"), HttpRoute("GET", "/health", "H")])
+    assert table.match("GET", "/health") == (HttpRoute("GET", "/health", "H"), {})
+    for method, path in (("POST", "/health"), ("GET", "/nothing"), ("DELETE", "/a/b/c")):
+        matched = table.match(method, path)
+        assert matched is not None
+        route, params = matched
+        assert (route.route_key, route.function, params) == ("$default", "Z", {})
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [

@@ -146,7 +146,10 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(NotFoundError)
     def _route_not_found(error: NotFoundError) -> Response:
-        return _json(404, {"code": "ROUTE_NOT_FOUND", "message": "No such route."})
+        # The method and path only (never the query string: a PBX's secret travels there).
+        request = app.current_event
+        message = f"No route for {request.http_method} {request.path}: see the endpoint list in the README."
+        return _json(404, {"code": "ROUTE_NOT_FOUND", "message": message})
 
     @app.exception_handler(ServiceError)
     def _service_error(error: ServiceError) -> Response:
