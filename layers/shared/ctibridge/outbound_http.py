@@ -15,6 +15,11 @@ recording downloads) comes from here, so two things hold for all of them:
   connection is reused only for the same name, IP and port. Plain ``http://`` has no identity to check,
   so its one pool may carry requests for several names to the same IP, as any HTTP/1.1 connection does.
 
+* A request can have a **deadline** (:func:`deadline`): httpx's timeouts are per socket operation, so a
+  server that trickles its answer a byte at a time, each within the read timeout, holds a request (and a
+  Lambda) for as long as it likes. Every connect, TLS handshake, write and read of a request made under
+  a deadline is given at most the time left, then fails as httpx's own timeouts do.
+
 Import this module where the first outbound request is made (it imports httpx): handlers whose first
 event makes none must not pay httpx's import.
 """
@@ -23,9 +28,14 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
+import httpcore
 import httpx
 
 # A cap on one client's TLS pools (server names): beyond it the least recently used is closed. It is
@@ -45,6 +55,88 @@ def tls_context(trust_env: bool = False) -> ssl.SSLContext:
         if context is None:
             context = _contexts[trust_env] = httpx.create_ssl_context(trust_env=trust_env)
         return context
+
+
+_deadline: ContextVar[float | None] = ContextVar("outbound_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Requests sent by this thread within the block end after ``seconds`` at most, whatever the server
+    does: each socket operation gets the smaller of its own timeout and the time left."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _time_left(timeout: float | None, expired: type[Exception]) -> float | None:
+    end = _deadline.get()
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise expired("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation honours the deadline of the request using it."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, left, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, left, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _with_deadlines(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:
+    # httpx.HTTPTransport takes no network backend; its httpcore pool does, and hands it to every
+    # connection it opens. Without a deadline set, the wrapper passes every timeout through unchanged.
+    pool = transport._pool
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
 
 
 class OutboundTransport(httpx.BaseTransport):
@@ -70,7 +162,9 @@ class OutboundTransport(httpx.BaseTransport):
                     # httpx passes a ``verify`` that is neither a bool nor a path on to httpcore as the
                     # pool's SSL context; None is httpcore's "no context". This pool never opens TLS:
                     # https requests go to the pools below.
-                    self._plain = httpx.HTTPTransport(verify=None, limits=self._limits)  # type: ignore[arg-type]
+                    self._plain = _with_deadlines(
+                        httpx.HTTPTransport(verify=None, limits=self._limits)  # type: ignore[arg-type]
+                    )
                 return self._plain
             if scheme != "https":
                 raise httpx.UnsupportedProtocol(f"Only http and https are sent, not {scheme!r}.")
@@ -78,7 +172,9 @@ class OutboundTransport(httpx.BaseTransport):
             name = (sni.decode("ascii") if isinstance(sni, bytes) else sni) or request.url.host
             transport = self._tls.get(name)
             if transport is None:
-                transport = httpx.HTTPTransport(verify=tls_context(self._trust_env), limits=self._limits)
+                transport = _with_deadlines(
+                    httpx.HTTPTransport(verify=tls_context(self._trust_env), limits=self._limits)
+                )
                 self._tls[name] = transport
                 if len(self._tls) > MAX_TLS_POOLS:
                     self._tls.popitem(last=False)[1].close()

@@ -207,6 +207,19 @@ def _failure(target: int, url: str, started: float, at: datetime, code: str, mes
     return Attempt(target, public_url(url), AttemptStatus.FAILED, at, latency, error_code=code, error=message)
 
 
+def _drain(response: httpx.Response) -> None:
+    """Read (and drop) some of the body so the connection can be reused. The status is the CRM's answer:
+    a body that is slow, cut or endless after it changes nothing (the connection is then closed)."""
+    read = 0
+    try:
+        for chunk in () if response.is_stream_consumed else response.iter_raw():
+            read += len(chunk)
+            if read > _MAX_RESPONSE_BYTES:
+                break
+    except httpx.HTTPError:
+        pass
+
+
 def send_one(
     client: httpx.Client,
     request: OutgoingRequest,
@@ -215,8 +228,10 @@ def send_one(
     allow_private_network: bool,
     resolver: Resolver,
     now: Callable[[], datetime],
+    deadline_seconds: float,
 ) -> Attempt:
-    """Send one request; the attempt as recorded (never raises for HTTP or network failures)."""
+    """Send one request within ``deadline_seconds``; the attempt as recorded (never raises for HTTP or
+    network failures)."""
     at = now()
     started = time.monotonic()
     host = httpx.URL(request.url).host
@@ -230,16 +245,15 @@ def send_one(
             content=request.content,
             extensions=destination.extensions,
         )
-        response = client.send(built, stream=True)
-        try:
-            read = 0
-            # Drained (not kept) so the connection can be reused; a body already in memory is not.
-            for chunk in () if response.is_stream_consumed else response.iter_raw():
-                read += len(chunk)
-                if read > _MAX_RESPONSE_BYTES:
-                    break
-        finally:
-            response.close()
+        # One deadline for the whole request (httpx's timeouts are per socket read): a CRM trickling its
+        # answer would otherwise hold the worker past the Lambda timeout, with nothing recorded and the
+        # backup URLs never tried.
+        with outbound_http.deadline(deadline_seconds):
+            response = client.send(built, stream=True)
+            try:
+                _drain(response)
+            finally:
+                response.close()
     except DestinationError as error:
         return _failure(target, request.url, started, at, error.code, str(error))
     except httpx.ConnectTimeout:
@@ -313,6 +327,10 @@ class Deliverer:
         if tenant is None:
             return None
         return next((e for e in tenant.crm_endpoints if e.id == endpoint_id), None)
+
+    def _request_deadline_seconds(self) -> float:
+        """The most one request may take, body included: connect, then the read timeout to answer."""
+        return self.settings.delivery_connect_timeout_seconds + self.settings.delivery_read_timeout_seconds
 
     def _per_request_seconds(self) -> float:
         return (
@@ -397,6 +415,7 @@ class Deliverer:
                 allow_private_network=endpoint.allow_private_network,
                 resolver=self.resolver,
                 now=self.now,
+                deadline_seconds=self._request_deadline_seconds(),
             )
 
         if endpoint.mode is DeliveryMode.PARALLEL:
