@@ -491,3 +491,57 @@ def test_a_removed_endpoint_gets_nothing_even_from_a_warm_worker(
     # Then nothing is sent: the worker reads the tenant fresh
     assert result.kind is ResultKind.SKIPPED
     assert crm.requests == []
+
+
+def test_a_rotated_crm_secret_is_used_by_the_very_next_retry(
+    admin: TenantAdmin, crm: FakeCrm, clock: Clock
+) -> None:
+    # Given a seed004 endpoint and a warm worker that cached the tenant's secrets
+    add_endpoint(
+        admin, CUSTOMER, CrmEndpoint(id="legacy", url=f"https://{MAIN}", format=EndpointFormat.SEED004)
+    )
+    worker.get_secrets(CUSTOMER)
+    # And the operator rotates the CRM secret (rotate-key --kind crm); the CRM checks the new one
+    new_secret = admin.rotate_key(CUSTOMER, "crm")
+    crm.answer(MAIN, 401, 200)
+    deliverer = make_deliverer(crm, clock)
+    # When the worker delivers with its cached secret and the CRM refuses it
+    first = deliverer.process(message("legacy"), queued_at=clock.now, receive_count=1)
+    # Then the retry comes at once (not after the backoff), with the new secret
+    assert (first.kind, first.reason, first.delay_seconds) == (ResultKind.RETRY, "HTTP_401", 1)
+    second = deliverer.process(message("legacy"), queued_at=clock.now, receive_count=2)
+    assert second.kind is ResultKind.DELIVERED
+    assert [r.url.params["secret"] for r in crm.requests] == [CRM_SECRET, new_secret]
+
+
+def test_a_rotated_signing_secret_is_used_by_the_very_next_retry(
+    admin: TenantAdmin, crm: FakeCrm, clock: Clock
+) -> None:
+    # Given a json endpoint and a warm worker that cached its signing secret
+    add_endpoint(admin, CUSTOMER, json_endpoint(), signing_secret=SIGNING_SECRET)
+    worker.get_secrets(CUSTOMER)
+    # And the CRM's developer re-adds the endpoint with a new secret (remove + add), then verifies with it
+    admin.update_tenant(CUSTOMER, crm_endpoints=[])
+    rotated = signing.generate_secret()
+    add_endpoint(admin, CUSTOMER, json_endpoint(), signing_secret=rotated)
+    crm.answer(MAIN, 401, 200)
+    deliverer = make_deliverer(crm, clock)
+    # When the worker signs with its cached secret and the CRM refuses it
+    first = deliverer.process(message(), queued_at=clock.now, receive_count=1)
+    # Then the retry comes at once, signed with the new secret
+    assert (first.kind, first.delay_seconds) == (ResultKind.RETRY, 1)
+    assert deliverer.process(message(), queued_at=clock.now, receive_count=2).kind is ResultKind.DELIVERED
+    refused, accepted = crm.requests
+    assert signing.verify(SIGNING_SECRET, dict(refused.headers), refused.content)
+    assert signing.verify(rotated, dict(accepted.headers), accepted.content)
+
+
+def test_a_refused_credential_that_did_not_change_waits_for_the_backoff(
+    admin: TenantAdmin, crm: FakeCrm, clock: Clock
+) -> None:
+    # Given a CRM that refuses our (unchanged) signature
+    add_endpoint(admin, CUSTOMER, json_endpoint(), signing_secret=SIGNING_SECRET)
+    crm.answer(MAIN, 401)
+    # When the worker delivers, Then the retry waits for the backoff as any failure
+    result = make_deliverer(crm, clock, rng=lambda: 1.0).process(message(), queued_at=clock.now)
+    assert (result.kind, result.delay_seconds) == (ResultKind.RETRY, 30)

@@ -64,7 +64,11 @@ from ctibridge.tenants.secrets import get_secrets, reread_secrets
 
 USER_AGENT = "CTIBridge-Webhooks/1"
 LEASE_SECONDS = 120  # longer than one message can take (3 URLs x (connect + read)), shorter than a retry
-_MAX_RESPONSE_BYTES = 64 * 1024  # read (and dropped) so the connection can be reused
+_MAX_RESPONSE_BYTES = 64 * 1024
+# A CRM answering these refused our credentials: the secrets are re-read, and if they were rotated the
+# retry comes after this delay instead of the backoff (a rotation takes effect at once, not in 5 min).
+_CREDENTIALS_REFUSED = frozenset({401, 403})
+ROTATED_SECRETS_RETRY_SECONDS = 1  # read (and dropped) so the connection can be reused
 
 
 class ResultKind(StrEnum):
@@ -369,8 +373,9 @@ class Deliverer:
             return Result(ResultKind.RETRY, delay_seconds=LEASE_SECONDS, reason="LEASED")
 
         attempts: list[Attempt] = []
+        secrets_changed = False
         try:
-            attempts, delivered = self._attempt(
+            attempts, delivered, secrets_changed = self._attempt(
                 tenant, endpoint, message, claim.delivered_targets, remaining_seconds
             )
         except Exception as error:
@@ -384,7 +389,14 @@ class Deliverer:
             attempts = [_failure(0, endpoint.url, time.monotonic(), self.now(), code, text)]
             delivered = False
         return self._conclude(
-            message, claim.attempt, attempts, delivered, queued_at, receive_count, expires_at
+            message,
+            claim.attempt,
+            attempts,
+            delivered,
+            queued_at,
+            receive_count,
+            expires_at,
+            retry_soon=secrets_changed,
         )
 
     def _attempt(
@@ -394,7 +406,9 @@ class Deliverer:
         message: DeliveryMessage,
         delivered_targets: frozenset[str],
         remaining_seconds: Callable[[], float] | None,
-    ) -> tuple[list[Attempt], bool]:
+    ) -> tuple[list[Attempt], bool, bool]:
+        """The attempts, whether the event was delivered, and whether the CRM refused credentials that
+        were since rotated (the retry then comes at once, with the new ones)."""
         event = _hydrate(message.event, self.settings)
         timestamp = int(time.time())
         try:
@@ -406,6 +420,27 @@ class Deliverer:
             requests = build_requests(
                 tenant, endpoint, event, self.reread_tenant_secrets(tenant.tenant_id), timestamp=timestamp
             )
+        attempts, delivered = self._send(endpoint, message, requests, delivered_targets, remaining_seconds)
+        if delivered or not any(a.http_status in _CREDENTIALS_REFUSED for a in attempts):
+            return attempts, delivered, False
+        # The CRM refused what we sent as credentials (signature, seed 004 secret, auth option): if the
+        # operator rotated them since this worker cached the secrets (endpoint re-added, rotate-key
+        # --kind crm), the requests made with a fresh copy differ, and the retry uses it.
+        try:
+            fresh = self.reread_tenant_secrets(tenant.tenant_id)
+            rebuilt = build_requests(tenant, endpoint, event, fresh, timestamp=timestamp)
+        except DeliveryConfigError:
+            return attempts, delivered, False
+        return attempts, delivered, rebuilt != requests
+
+    def _send(
+        self,
+        endpoint: CrmEndpoint,
+        message: DeliveryMessage,
+        requests: list[OutgoingRequest],
+        delivered_targets: frozenset[str],
+        remaining_seconds: Callable[[], float] | None,
+    ) -> tuple[list[Attempt], bool]:
 
         def send(index: int) -> Attempt:
             return send_one(
@@ -451,6 +486,8 @@ class Deliverer:
         queued_at: datetime,
         receive_count: int,
         expires_at: int,
+        *,
+        retry_soon: bool = False,
     ) -> Result:
         now = self.now()
         last = attempts[-1] if attempts else None
@@ -494,6 +531,8 @@ class Deliverer:
         delay = retry.retry_delay(
             receive_count, settings.delivery_retry_base_seconds, settings.delivery_retry_max_seconds, self.rng
         )
+        if retry_soon:
+            delay = ROTATED_SECRETS_RETRY_SECONDS
         next_at = now + timedelta(seconds=delay)
         self.store.record_attempts(
             message,
