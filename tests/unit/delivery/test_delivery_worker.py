@@ -545,3 +545,39 @@ def test_a_refused_credential_that_did_not_change_waits_for_the_backoff(
     # When the worker delivers, Then the retry waits for the backoff as any failure
     result = make_deliverer(crm, clock, rng=lambda: 1.0).process(message(), queued_at=clock.now)
     assert (result.kind, result.delay_seconds) == (ResultKind.RETRY, 30)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "expected_delay"),
+    [
+        (429, "600", 600),  # delta-seconds, longer than the 30 s backoff: honoured
+        (503, "Wed, 01 May 2024 09:00:00 GMT", 3600),  # an HTTP-date (the clock is 08:00 UTC)
+        (429, "5", 30),  # shorter than the backoff: the backoff
+        (429, "999999", 6 * 3600),  # capped at the backoff's own cap
+        (429, "soon", 30),  # unusable: the backoff
+    ],
+)
+def test_a_crm_asking_for_a_pause_with_retry_after_gets_it(
+    admin: TenantAdmin, clock: Clock, status: int, retry_after: str, expected_delay: int
+) -> None:
+    # Given a CRM that answers with a Retry-After
+    add_endpoint(admin, CUSTOMER, json_endpoint(), signing_secret=SIGNING_SECRET)
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"Retry-After": retry_after})
+
+    client = httpx.Client(transport=httpx.MockTransport(busy))
+    deliverer = worker.Deliverer(
+        client=client, resolver=lambda host, port: [PUBLIC_IP], now=clock, rng=lambda: 1.0
+    )
+    # When the worker delivers, Then the retry waits at least what the CRM asked (within the cap)
+    result = deliverer.process(message(), queued_at=clock.now)
+    assert (result.kind, result.reason, result.delay_seconds) == (
+        ResultKind.RETRY,
+        f"HTTP_{status}",
+        expected_delay,
+    )
+    (failed,) = DeliveryStore(TABLE).list_attempts(CUSTOMER).items
+    assert failed.next_attempt_at == (clock.now + timedelta(seconds=expected_delay)).strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z"
+    )

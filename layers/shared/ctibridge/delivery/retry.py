@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 SQS_MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 
@@ -53,3 +55,20 @@ def max_attempts(base: int, cap: int, window: int) -> int:
         if exhausted(elapsed, window):
             return attempts
         elapsed += max(1, math.ceil(ceiling(attempts, base, cap) / 2))
+
+
+def retry_after(value: str | None, now: datetime) -> int | None:
+    """Seconds a CRM asked us to wait in its ``Retry-After`` header (delta-seconds or an HTTP-date, RFC
+    9110 §10.2.3), or None if it asked nothing usable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0, math.ceil((when - now).total_seconds()))

@@ -74,6 +74,7 @@ class Attempt:
     http_status: int | None = None
     error_code: str | None = None
     error: str | None = None
+    retry_after_seconds: int | None = None  # the CRM's Retry-After (429, 503): the retry waits that long
 
 
 @dataclass(frozen=True)

@@ -285,6 +285,7 @@ def send_one(
         http_status=status,
         error_code=f"HTTP_{status}",
         error=f"{host} answered {status}",
+        retry_after_seconds=retry.retry_after(response.headers.get("retry-after"), at),
     )
 
 
@@ -533,6 +534,9 @@ class Deliverer:
         )
         if retry_soon:
             delay = ROTATED_SECRETS_RETRY_SECONDS
+        # A CRM that asked for a pause (429 or 503 with Retry-After) gets it, up to the backoff's cap.
+        asked = max((a.retry_after_seconds or 0 for a in attempts), default=0)
+        delay = max(delay, min(asked, settings.delivery_retry_max_seconds))
         next_at = now + timedelta(seconds=delay)
         self.store.record_attempts(
             message,
