@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+import trustme
 
 from ctibridge import outbound_http
 from ctibridge.delivery import signing
@@ -29,8 +31,9 @@ Behaviour = Callable[[socket.socket], None]
 class RawCrm:
     """A CRM on a loopback socket that answers each connection with ``behaviour``."""
 
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> None:
         self.behaviour = behaviour
+        self.tls = tls
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.stopped = threading.Event()
@@ -38,6 +41,8 @@ class RawCrm:
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"https://localhost:{self.port}/hooks"
         return f"http://127.0.0.1:{self.port}/hooks"
 
     def _accept(self) -> None:
@@ -49,6 +54,12 @@ class RawCrm:
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
+        if self.tls:
+            try:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            except (OSError, ssl.SSLError):
+                connection.close()  # the worker refused our certificate
+                return
         with connection:
             received = b""
             while b"\r\n\r\n" not in received:
@@ -157,3 +168,29 @@ def test_a_2xx_with_a_body_that_never_ends_is_delivered(
     result = deliverer.process(ringing(), queued_at=clock.now)
     assert result.kind is ResultKind.DELIVERED
     assert result.last_http_status == 200
+
+
+def test_a_crm_with_a_certificate_nobody_trusts_is_told_so(
+    admin: TenantAdmin, raw_crms: list[RawCrm], deliverer: Deliverer, clock: Clock
+) -> None:
+    # Given a CRM on https whose certificate comes from a CA no one trusts
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("localhost").configure_cert(context)
+
+    def answer(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    crm = RawCrm(answer, tls=context)
+    raw_crms.append(crm)
+    add_endpoint(
+        admin,
+        CUSTOMER,
+        CrmEndpoint(id="main", url=crm.url, allow_private_network=True),
+        signing_secret=SIGNING_SECRET,
+    )
+    # When the worker delivers an event
+    result = deliverer.process(ringing(), queued_at=clock.now)
+    # Then nothing is sent, the attempt says why (not "connection failed"), and it will be retried
+    assert (result.kind, result.reason) == (ResultKind.RETRY, "TLS_CERTIFICATE_INVALID")
+    (failed,) = DeliveryStore(TABLE).list_attempts(CUSTOMER).items
+    assert failed.error == "localhost: TLS certificate refused (unable to get local issuer certificate)"

@@ -24,6 +24,7 @@ import base64
 import hashlib
 import json
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -211,6 +212,19 @@ def _failure(target: int, url: str, started: float, at: datetime, code: str, mes
     return Attempt(target, public_url(url), AttemptStatus.FAILED, at, latency, error_code=code, error=message)
 
 
+def _tls_failure(error: BaseException) -> tuple[str, str] | None:
+    """The code and reason of a TLS failure behind a connect error (a CRM developer must tell a bad
+    certificate from a server that is down), or None."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return "TLS_CERTIFICATE_INVALID", f"TLS certificate refused ({seen.verify_message})"
+        if isinstance(seen, ssl.SSLError):
+            return "TLS_FAILED", f"TLS handshake failed ({seen.reason or type(seen).__name__})"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _drain(response: httpx.Response) -> None:
     """Read (and drop) some of the body so the connection can be reused. The status is the CRM's answer:
     a body that is slow, cut or endless after it changes nothing (the connection is then closed)."""
@@ -264,7 +278,10 @@ def send_one(
         return _failure(target, request.url, started, at, "CONNECT_TIMEOUT", f"{host}: connect timed out")
     except httpx.TimeoutException:
         return _failure(target, request.url, started, at, "TIMEOUT", f"{host}: no answer in time")
-    except httpx.ConnectError:
+    except httpx.ConnectError as error:
+        tls = _tls_failure(error)
+        if tls is not None:
+            return _failure(target, request.url, started, at, tls[0], f"{host}: {tls[1]}")
         return _failure(target, request.url, started, at, "CONNECT_FAILED", f"{host}: connection failed")
     except httpx.HTTPError as error:
         return _failure(
