@@ -354,11 +354,6 @@ class Deliverer:
         """The most one request may take, body included: connect, then the read timeout to answer."""
         return self.settings.delivery_connect_timeout_seconds + self.settings.delivery_read_timeout_seconds
 
-    def _per_request_seconds(self) -> float:
-        return (
-            self.settings.delivery_connect_timeout_seconds + 2 * self.settings.delivery_read_timeout_seconds
-        )
-
     def process(
         self,
         message: DeliveryMessage,
@@ -486,7 +481,7 @@ class Deliverer:
             if (
                 attempts
                 and remaining_seconds is not None
-                and remaining_seconds() < self._per_request_seconds() + 5
+                and remaining_seconds() < self._request_deadline_seconds() + 5
             ):
                 break  # no time left for another URL in this invocation: the retry starts with the main URL
             attempt = send(index)
