@@ -77,6 +77,19 @@ def test_pbx_events_are_queued_for_the_crm_once(
     assert all(m.endpoint_id == "crm" and m.tenant == CUSTOMER for m in messages)
 
 
+def test_a_ring_the_pbx_sends_after_the_call_log_is_not_forwarded(
+    endpoint: CrmEndpoint, queues: DeliveryQueues, lambda_context: Any
+) -> None:
+    # Given a call whose log arrived first (the PBX's incoming_call was late: a retry)
+    ring = {"phone": "0901234567", "extension": "101", "callid": "c11"}
+    log = {**ring, "calldate": "2024-05-01 15:00:00", "duration": "30", "billsec": "20", "status": "ANSWERED"}
+    assert webhook("call_answered", lambda_context, **log)["statusCode"] == 200
+    # When the ring arrives after it
+    assert webhook("incoming_call", lambda_context, **ring)["statusCode"] == 200
+    # Then the CRM gets call.ended only: no call.ringing after the end to reopen the call
+    assert [m.event.type.value for m in queued(queues)] == ["call.ended"]
+
+
 def test_a_stored_recording_is_announced(
     endpoint: CrmEndpoint, admin: TenantAdmin, queues: DeliveryQueues, lambda_context: Any
 ) -> None:

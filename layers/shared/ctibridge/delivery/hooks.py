@@ -8,7 +8,7 @@ A tenant without CRM endpoints costs one cached tenant lookup, no AWS call.
 
 from __future__ import annotations
 
-from ctibridge.calls.models import CallEvent, CallRecord
+from ctibridge.calls.models import DIALING, RINGING, CallEvent, CallRecord
 from ctibridge.click2call.models import OutboundRequest
 from ctibridge.delivery import events
 from ctibridge.delivery.enqueue import enqueue_event
@@ -18,8 +18,16 @@ from ctibridge.tenants.models import Tenant
 
 
 def call_event_stored(tenant: Tenant, event: CallEvent, call: CallRecord | None = None) -> int:
-    """A PBX event was stored (new, or a duplicate whose first enqueue may have been lost)."""
+    """A PBX event was stored (new, or a duplicate whose first enqueue may have been lost).
+
+    A ring the PBX sends after its call's log (a late retry) is not forwarded: queued after call.ended,
+    it would reach the CRM after it and reopen a call that ended (a popup, a "ringing" status), and it
+    carries nothing call.ended does not (phone, extension, direction).
+    """
     if not tenant.crm_endpoints:
+        return 0
+    if event.kind.is_ring and call is not None and call.status not in (None, RINGING, DIALING):
+        logger.info("ring after the call log; not forwarded to the CRM", extra={"callid": event.callid})
         return 0
     return enqueue_event(tenant, events.from_call_event(tenant, event, call))
 
