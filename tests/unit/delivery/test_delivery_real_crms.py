@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import trustme
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from ctibridge import outbound_http
 from ctibridge.delivery import signing
@@ -91,7 +92,7 @@ def raw_crms() -> Iterator[list[RawCrm]]:
 
 
 @pytest.fixture
-def backup() -> Iterator[CrmServer]:
+def http_crm() -> Iterator[CrmServer]:
     server = CrmServer().start()
     yield server
     server.stop()
@@ -126,20 +127,20 @@ def ringing() -> DeliveryMessage:
 
 
 def test_a_crm_trickling_its_answer_times_out_and_the_backup_gets_the_event(
-    admin: TenantAdmin, raw_crms: list[RawCrm], backup: CrmServer, deliverer: Deliverer, clock: Clock
+    admin: TenantAdmin, raw_crms: list[RawCrm], http_crm: CrmServer, deliverer: Deliverer, clock: Clock
 ) -> None:
     # Given a main CRM that sends its status line and headers a byte every 0.2 s (each read within the
     # 1 s read timeout, the whole answer taking 30 s), and a backup URL
     slow = RawCrm(lambda c: slow.trickle(c, b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 150 + b"\r\n\r\n"))
     raw_crms.append(slow)
-    endpoint = CrmEndpoint(id="main", url=slow.url, backup_urls=[backup.url], allow_private_network=True)
+    endpoint = CrmEndpoint(id="main", url=slow.url, backup_urls=[http_crm.url], allow_private_network=True)
     add_endpoint(admin, CUSTOMER, endpoint, signing_secret=SIGNING_SECRET)
     msg = ringing()
     # When the worker delivers an event
     result = deliverer.process(msg, queued_at=clock.now)
     # Then the main URL's request ended at its deadline as a timeout, and the backup got the event
     assert result.kind is ResultKind.DELIVERED
-    (received,) = backup.requests
+    (received,) = http_crm.requests
     assert signing.verify(SIGNING_SECRET, received.headers, received.body) == msg.event.id
     attempts = DeliveryStore(TABLE).list_attempts(CUSTOMER).items
     assert sorted((a.target, a.status, a.error_code) for a in attempts) == [
@@ -194,3 +195,28 @@ def test_a_crm_with_a_certificate_nobody_trusts_is_told_so(
     assert (result.kind, result.reason) == (ResultKind.RETRY, "TLS_CERTIFICATE_INVALID")
     (failed,) = DeliveryStore(TABLE).list_attempts(CUSTOMER).items
     assert failed.error == "localhost: TLS certificate refused (unable to get local issuer certificate)"
+
+
+def test_the_standard_webhooks_reference_verifier_accepts_what_the_crm_receives(
+    admin: TenantAdmin, http_crm: CrmServer, deliverer: Deliverer, clock: Clock
+) -> None:
+    # Given a CRM that verifies with the official Standard Webhooks library and dedupes on webhook-id
+    add_endpoint(
+        admin,
+        CUSTOMER,
+        CrmEndpoint(id="main", url=http_crm.url, allow_private_network=True),
+        signing_secret=SIGNING_SECRET,
+    )
+    msg = ringing()
+    # When the worker delivers an event, and an operator replays it (--include-delivered)
+    assert deliverer.process(msg, queued_at=clock.now).kind is ResultKind.DELIVERED
+    replay = msg.model_copy(update={"force": True})
+    assert deliverer.process(replay, queued_at=clock.now).kind is ResultKind.DELIVERED
+    # Then each request verifies as received, with the same webhook-id (the CRM processes it once)
+    first, again = http_crm.requests
+    verifier = Webhook(SIGNING_SECRET)
+    assert verifier.verify(first.body, first.headers) == verifier.verify(again.body, again.headers)
+    assert first.event_id == again.event_id == msg.event.id
+    # And a body changed on the way is refused
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify(first.body.replace(b"0901234567", b"0901234568"), first.headers)
