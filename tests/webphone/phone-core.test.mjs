@@ -287,6 +287,61 @@ describe("a reconnection keeps the voice this tab held", () => {
     });
   }
 
+  for (const [how, holder] of [
+    ["the bridge still counts the dead socket as the holder", "tab-1"],
+    ["the bridge let go of the dead socket's voice", null],
+  ]) {
+    test(`${how}: the call in progress goes on (the phone is not stopped while voice is taken back)`, async () => {
+      // Given this tab holding voice and in a call through its browser phone
+      const { core, bridge, sip } = await loggedInCore();
+      const leg = sip.ring({ phone: "0901234567" });
+      const answering = core.answer();
+      sip.accept(leg);
+      assert.equal((await answering).state, "in_call");
+      // When the socket drops (a network blip, API Gateway's 2-hour limit) and comes back
+      drop(bridge);
+      bridge.receive(state(holder));
+      // Then the browser phone keeps running, the call with it, while voice is asked back
+      assert.equal(sip.stopped, undefined);
+      assert.equal(FakeSip.last, sip);
+      assert.equal(core.currentCall?.state, "in_call");
+      assert.equal(core.status.voice, true);
+      assert.deepEqual(bridge.actions("enableVoice"), [{ action: "enableVoice" }]);
+      bridge.receive({ type: "voice", enabled: true, holder_tab: "tab-1" });
+      assert.equal(sip.stopped, undefined);
+      assert.equal(core.currentCall?.state, "in_call");
+    });
+  }
+
+  test("the dead socket's late $disconnect releases voice: the tab takes it back without stopping its phone", async () => {
+    // Given this tab holding voice, in a call, reconnected while the bridge still counted its dead socket
+    const { core, bridge, sip } = await loggedInCore();
+    const leg = sip.ring({ phone: "0901234567" });
+    const answering = core.answer();
+    sip.accept(leg);
+    await answering;
+    drop(bridge);
+    bridge.receive(state("tab-1"));
+    bridge.receive({ type: "voice", enabled: true, holder_tab: "tab-1" });
+    await settle();
+    // When the dead socket's $disconnect comes late and the bridge tells every tab that voice is free
+    bridge.receive({ type: "voice", enabled: false, holder_tab: null, reason: "released" });
+    // Then this tab (the one that held it) asks for it again and its phone and call go on
+    assert.equal(sip.stopped, undefined);
+    assert.equal(core.currentCall?.state, "in_call");
+    assert.deepEqual(bridge.actions("enableVoice"), [{ action: "enableVoice" }, { action: "enableVoice" }]);
+  });
+
+  test("voice taken back is refused: the tab stops ringing here", async () => {
+    const { core, bridge, sip } = await loggedInCore();
+    drop(bridge);
+    bridge.receive(state(null));
+    bridge.receive({ type: "error", code: "NOT_CONNECTED", message: "reconnect", action: "enableVoice" });
+    await settle();
+    assert.equal(core.status.voice, false);
+    assert.equal(sip.stopped, true);
+  });
+
   test("voice moved to another tab meanwhile, or never held here: nothing is taken", async () => {
     // Given this tab holding voice, and the agent moving it to another tab while this one was away
     const { bridge } = await loggedInCore();

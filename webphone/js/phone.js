@@ -593,11 +593,17 @@ export class PhoneCore extends Emitter {
       this.stop({ logout: false }).finally(() => this.emit("revoked", msg.reason));
     });
     on("state", (msg) => {
-      const heldVoice = this.#resyncing && this.#status.voice; // as it was when the socket dropped
+      // The agent never gave voice away: a drop (sleep, network, API Gateway's 2-hour limit) left the
+      // bridge counting this tab's dead socket as the holder, or it let go. Take it back, or calls stop
+      // ringing here until the agent notices. A holder in another tab (the agent moved voice meanwhile)
+      // keeps it. Until the bridge answers, this tab still holds voice: stopping the browser phone in
+      // between would hang up the call in progress.
+      const holder = msg.voice_tab ?? null;
+      const reclaim = this.#resyncing && this.#status.voice && !msg.voice && (holder === null || holder === this.#tab);
       this.#setStatus({
         ready: Boolean(msg.ready),
-        voice: Boolean(msg.voice),
-        voiceTab: msg.voice_tab ?? null,
+        voice: reclaim || Boolean(msg.voice),
+        voiceTab: reclaim ? this.#tab : holder,
         deviceType: Number(msg.device_type) || 1,
         mobile: msg.mobile ?? null,
       });
@@ -613,17 +619,17 @@ export class PhoneCore extends Emitter {
         // logs in again and calls csInitComplete once more, where CRMs take voice back if the
         // reconnection lost it (the vendors' demo: `if (!csVoice.enableVoice) csEnableCall()`).
         this.#resyncing = false;
-        // The agent never gave voice away: a drop (sleep, network) left the bridge counting this tab's
-        // dead socket as the holder, or it let go. Take it back, or calls stop ringing here until the
-        // agent notices. A holder in another tab (the agent moved voice meanwhile) keeps it.
-        const holder = this.#status.voiceTab;
-        if (heldVoice && !this.#status.voice && (holder === null || holder === this.#tab)) {
-          this.enableVoice().catch(() => {});
-        }
+        if (reclaim) this.#reclaimVoice();
         this.emit("reconnected", this.status);
       }
     });
     on("voice", (msg) => {
+      // "released" while this tab holds voice: the bridge forgot a dead socket of this tab (its
+      // $disconnect came after the reconnection), not a choice of the agent. Take it back, phone running.
+      if (msg.reason === "released" && !msg.enabled && this.#status.voice && this.#status.voiceTab === this.#tab) {
+        this.#reclaimVoice();
+        return;
+      }
       this.#setStatus({ voice: Boolean(msg.enabled), voiceTab: msg.holder_tab ?? null });
       this.#updateSip();
     });
@@ -652,6 +658,17 @@ export class PhoneCore extends Emitter {
       // callout.result is new in issue 7: an older bridge answers UNKNOWN_ACTION, which is harmless.
       if (msg.action === "callout.result" || msg.code === "UNKNOWN_ACTION") return;
       this.emit("bridgeError", msg);
+    });
+  }
+
+  /** Ask the bridge for the voice this tab held before a reconnection; refused, calls stop ringing here. */
+  #reclaimVoice() {
+    const generation = this.#generation;
+    this.enableVoice().catch(() => {
+      if (generation !== this.#generation || this.#bridge?.state !== "open") return; // the next state decides
+      if (this.#status.voiceTab !== this.#tab) return; // another tab took it meanwhile: already applied
+      this.#setStatus({ voice: false, voiceTab: null });
+      this.#updateSip();
     });
   }
 
