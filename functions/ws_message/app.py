@@ -4,8 +4,6 @@ API Gateway selects the route by ``$request.body.action``; all of them land here
 ``realtime.actions.dispatch`` picks the handler by the same key. Answers go back over @connections.
 """
 
-import base64
-import binascii
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,12 +17,7 @@ from ctibridge.realtime import actions
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     context_ = event["requestContext"]
     logger.append_keys(route=context_.get("routeKey"))
-    body = event.get("body")
-    if body and event.get("isBase64Encoded"):
-        # A binary frame: the webphone sends text, but a decodable one is served all the same.
-        try:
-            body = base64.b64decode(body).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            body = ""
-    actions.dispatch(context_["connectionId"], body)
+    # A binary frame (base64) is served as its text; the webphone sends text frames.
+    body = actions.frame_text(event.get("body"), bool(event.get("isBase64Encoded")))
+    actions.dispatch(context_["connectionId"], body, context_.get("routeKey"))
     return {"statusCode": 200}

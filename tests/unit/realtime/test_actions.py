@@ -243,3 +243,39 @@ def test_callout_result_reports_for_the_connections_own_agent(
         486,
     )
     assert tabs.types("conn-1") == []
+
+
+def test_an_unknown_action_json_cannot_carry_is_named_all_the_same(
+    tabs: FakeManagementApi, ws_message: Send
+) -> None:
+    # When a tab sends an action with a lone surrogate (valid JSON text, not encodable as UTF-8)
+    ws_message("conn-2", '{"action": "nope\\ud800"}')
+    # Then it still gets its error frame naming the action (the echo used to crash the function)
+    error = tabs.last("conn-2")
+    assert (error["type"], error["code"], error["action"]) == ("error", "UNKNOWN_ACTION", "nope?")
+
+
+def test_a_frame_too_large_names_the_action_api_gateway_routed(
+    tabs: FakeManagementApi, ws_message: Send
+) -> None:
+    ws_message("conn-2", {"action": "status", "ready": True, "pad": "x" * 10_000})
+    error = tabs.last("conn-2")
+    assert (error["code"], error["action"]) == ("MESSAGE_TOO_LARGE", "status")
+    # And nothing was stored from it
+    assert presence.get_state("demo", "101").ready is True
+
+
+def test_a_failure_nobody_foresaw_is_an_error_frame_naming_the_action(
+    tabs: FakeManagementApi, ws_message: Send, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a defect in the state read (fault injected)
+    def broken(tenant_id: str, ipphone: str) -> None:
+        raise KeyError("call_since")
+
+    monkeypatch.setattr(presence, "get_state", broken)
+    # When a tab syncs
+    assert ws_message("conn-2", {"action": "sync"}) == {"statusCode": 200}
+    # Then it gets INTERNAL_ERROR for its sync, not API Gateway's bare "Internal server error"
+    error = tabs.last("conn-2")
+    assert (error["type"], error["code"], error["action"]) == ("error", "INTERNAL_ERROR", "sync")
+    assert "call_since" not in error["message"]

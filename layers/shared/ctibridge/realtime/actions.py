@@ -6,6 +6,8 @@ answers errors to the sender as ``{"type": "error", "code": ...}``. Handlers get
 recorded connection (tenant, ipphone, tab), never anything the frame claims about who it is.
 """
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -74,10 +76,30 @@ def _error(connection_id: str, code: str, message: str, action: str | None = Non
     _reply(connection_id, Error(code=code, message=message, action=action))
 
 
-def dispatch(connection_id: str, body: str | None) -> None:
-    """Serve one frame from ``connection_id``; every problem is answered to the sender as an error."""
-    if body is not None and len(body.encode("utf-8")) > MAX_FRAME_BYTES:
-        _error(connection_id, "MESSAGE_TOO_LARGE", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
+def _named(action: str) -> str:
+    """The client's action, fit to be named back: cut short, and text JSON can carry (no lone surrogate)."""
+    return action[:MAX_ECHOED_ACTION].encode("utf-8", "replace").decode("utf-8")
+
+
+def frame_text(body: str | None, base64_encoded: bool) -> str:
+    """The frame's text; a base64 body (a binary frame) decoded, or "" when it is not UTF-8 text."""
+    if not body or not base64_encoded:
+        return body or ""
+    try:
+        return base64.b64decode(body).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+
+
+def dispatch(connection_id: str, body: str | None, route_key: str | None = None) -> None:
+    """Serve one frame from ``connection_id``; every problem is answered to the sender as an error.
+
+    ``route_key``: the route API Gateway selected (the frame's action), named in the error of a frame
+    too large to read.
+    """
+    if body is not None and len(body.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
+        named = _named(route_key) if route_key in _ROUTES else None
+        _error(connection_id, "MESSAGE_TOO_LARGE", f"Frames are limited to {MAX_FRAME_BYTES} bytes.", named)
         return
     try:
         frame = json.loads(body or "")
@@ -95,7 +117,7 @@ def dispatch(connection_id: str, body: str | None) -> None:
             connection_id,
             "UNKNOWN_ACTION",
             f"Unknown action; known: {', '.join(sorted(_ROUTES))}.",
-            action[:MAX_ECHOED_ACTION],
+            _named(action),
         )
         return
     model, handler = _ROUTES[action]
@@ -119,6 +141,11 @@ def dispatch(connection_id: str, body: str | None) -> None:
     except CtiError as error:
         _error(connection_id, error.code, error.message, action)
     except (ClientError, BotoCoreError):
+        logger.exception("action failed", extra={"action": action})
+        _error(connection_id, "INTERNAL_ERROR", "System error; try again later.", action)
+    except Exception:
+        # A bug must still answer the frame with a code naming its action: unanswered, the tab's request
+        # waits for its timeout, and API Gateway tells it only {"message": "Internal server error"}.
         logger.exception("action failed", extra={"action": action})
         _error(connection_id, "INTERNAL_ERROR", "System error; try again later.", action)
 
