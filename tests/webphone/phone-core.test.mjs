@@ -342,6 +342,23 @@ describe("a reconnection keeps the voice this tab held", () => {
     assert.equal(sip.stopped, true);
   });
 
+  test("a connection replaced before API Gateway's 2-hour limit: voice moves to it quietly, the phone runs on", async () => {
+    // Given this tab holding voice, in a call
+    const { core, bridge, sip, named } = await loggedInCore();
+    const leg = sip.ring({ phone: "0901234567" });
+    const answering = core.answer();
+    sip.accept(leg);
+    await answering;
+    // When the bridge opened its next connection (the old one, still open, holds voice on the server)
+    bridge.emit("open", { rotated: true });
+    bridge.receive(state("tab-1"));
+    // Then the core asks voice for the new connection, the phone and the call go on, and nothing is told
+    assert.deepEqual(bridge.actions("enableVoice"), [{ action: "enableVoice" }]);
+    assert.equal(sip.stopped, undefined);
+    assert.equal(core.currentCall?.state, "in_call");
+    assert.deepEqual([named("connected").length, named("reconnected").length, named("voice").length], [1, 0, 1]);
+  });
+
   test("voice moved to another tab meanwhile, or never held here: nothing is taken", async () => {
     // Given this tab holding voice, and the agent moving it to another tab while this one was away
     const { bridge } = await loggedInCore();

@@ -11,6 +11,9 @@
 //   "disconnected" after the last (the seeds' csNotifyReconnecting / csOndisconnected);
 // - reconnects at once when the browser comes back online or the tab becomes visible while waiting;
 // - sends `sync` after every (re)connection, so the page redraws from the server's `state`;
+// - opens a new connection before API Gateway's 2-hour limit closes this one (`rotateAfterMs`), and
+//   closes the old one once the new one is open: no gap where a popup could be lost, no "close" or
+//   "reconnecting" to show; "open" comes with {rotated: true};
 // - never reconnects after `session.revoked`: the server ended the session (a logout, an operator) and
 //   closes the socket next; its token would be refused. State "ended"; `connect()` starts again.
 //
@@ -21,6 +24,8 @@
 import { Emitter } from "./emitter.js";
 
 const PROTOCOL_VERSION = 1;
+// API Gateway closes every connection after 2 hours: a new one is opened 5 minutes before.
+const ROTATE_AFTER_MS = 115 * 60_000;
 
 export class Bridge extends Emitter {
   #url;
@@ -37,6 +42,10 @@ export class Bridge extends Emitter {
   #state = "idle"; // idle | connecting | open | reconnecting | disconnected | ended
   #pingSeq = 0;
   #listeners = [];
+  #rotateTimer = null;
+  #next = null; // the connection opened to replace this one before API Gateway's 2-hour limit
+  #retiring = null; // the connection it replaced, closed after the new one's first state
+  #retireTimer = null;
 
   /**
    * @param {object} o
@@ -45,13 +54,13 @@ export class Bridge extends Emitter {
    * @param {string} o.tab  this tab's id (kept across reconnects and reloads of the tab)
    * @param {number} [o.device]  1 browser, 2 softphone/IP phone, 3 mobile
    */
-  constructor({ url, getToken, tab, device = 1, maxAttempts = 20, baseDelayMs = 1000, maxDelayMs = 30_000, pingIntervalMs = 30_000, pongTimeoutMs = 10_000, WebSocketImpl = globalThis.WebSocket }) {
+  constructor({ url, getToken, tab, device = 1, maxAttempts = 20, baseDelayMs = 1000, maxDelayMs = 30_000, pingIntervalMs = 30_000, pongTimeoutMs = 10_000, rotateAfterMs = ROTATE_AFTER_MS, WebSocketImpl = globalThis.WebSocket }) {
     super();
     this.#url = url;
     this.#getToken = getToken;
     this.#tab = tab;
     this.#device = device;
-    this.#options = { maxAttempts, baseDelayMs, maxDelayMs, pingIntervalMs, pongTimeoutMs, WebSocketImpl };
+    this.#options = { maxAttempts, baseDelayMs, maxDelayMs, pingIntervalMs, pongTimeoutMs, rotateAfterMs, WebSocketImpl };
   }
 
   get state() {
@@ -80,6 +89,8 @@ export class Bridge extends Emitter {
     clearTimeout(this.#retryTimer);
     this.#stopTimers();
     this.#unwatchBrowser();
+    this.#dropNext();
+    this.#retire();
     const socket = this.#socket;
     this.#socket = null;
     if (socket && socket.readyState <= 1) socket.close(1000, "bye");
@@ -126,13 +137,9 @@ export class Bridge extends Emitter {
       this.#scheduleRetry();
       return;
     }
-    const url = new URL(this.#url);
-    url.searchParams.set("token", token);
-    url.searchParams.set("tab", this.#tab);
-    url.searchParams.set("device", String(this.#device));
     let socket;
     try {
-      socket = new this.#options.WebSocketImpl(url.toString());
+      socket = this.#newSocket(token);
     } catch {
       this.#scheduleRetry();
       return;
@@ -142,10 +149,89 @@ export class Bridge extends Emitter {
       if (socket !== this.#socket) return;
       this.#attempt = 0;
       this.#setState("open");
-      this.#startPing();
-      this.emit("open");
-      this.sync();
+      this.#opened({ rotated: false });
     });
+    this.#listen(socket);
+  }
+
+  #newSocket(token) {
+    const url = new URL(this.#url);
+    url.searchParams.set("token", token);
+    url.searchParams.set("tab", this.#tab);
+    url.searchParams.set("device", String(this.#device));
+    return new this.#options.WebSocketImpl(url.toString());
+  }
+
+  /** `socket` is this bridge's connection now: keep it alive, replace it before its 2 hours, sync. */
+  #opened(detail) {
+    this.#startPing();
+    clearTimeout(this.#rotateTimer);
+    this.#rotateTimer = setTimeout(() => this.#rotate(), this.#options.rotateAfterMs);
+    this.emit("open", detail);
+    this.sync();
+  }
+
+  /**
+   * Make before break: open the next connection while this one still serves, switch to it once it is
+   * open, then close the old one. If the next one cannot open, the old one serves until API Gateway
+   * closes it, and the usual reconnection follows.
+   */
+  async #rotate() {
+    const old = this.#socket;
+    if (this.#stopped || !old || old.readyState !== 1 || this.#next) return;
+    let token;
+    try {
+      token = await this.#getToken();
+    } catch {
+      token = null;
+    }
+    if (!token || this.#stopped || this.#socket !== old) return;
+    let next;
+    try {
+      next = this.#newSocket(token);
+    } catch {
+      return;
+    }
+    this.#next = next;
+    next.addEventListener("open", () => {
+      if (next !== this.#next) return;
+      this.#next = null;
+      if (this.#stopped || this.#socket !== old) {
+        next.close(1000, "bye");
+        return;
+      }
+      this.#socket = next;
+      this.#stopTimers();
+      // The old one is closed once the new one has its first state (the core takes voice back on it
+      // first, so the old one's $disconnect does not tell the agent's other tabs that voice is free).
+      this.#retiring = old;
+      this.#retireTimer = setTimeout(() => this.#retire(), this.#options.pongTimeoutMs);
+      this.#opened({ rotated: true });
+    });
+    next.addEventListener("close", () => {
+      if (next === this.#next) this.#next = null; // never opened: the old one goes on
+    });
+    this.#listen(next);
+  }
+
+  #retire() {
+    clearTimeout(this.#retireTimer);
+    const old = this.#retiring;
+    this.#retiring = null;
+    try {
+      old?.close(1000, "rotated");
+    } catch {
+      // already closing
+    }
+  }
+
+  #dropNext() {
+    const next = this.#next;
+    this.#next = null;
+    if (next && next.readyState <= 1) next.close(1000, "bye");
+  }
+
+  #listen(socket) {
     socket.addEventListener("message", (event) => {
       if (socket !== this.#socket) return;
       this.#onMessage(event.data);
@@ -206,6 +292,7 @@ export class Bridge extends Emitter {
     if (message.type === "session.revoked") this.#end();
     this.emit("message", message);
     this.emit(message.type, message);
+    if (message.type === "state" && this.#retiring) this.#retire();
   }
 
   /** The server ended the session: stay down (the socket's close follows, with no reconnect). */
@@ -213,6 +300,8 @@ export class Bridge extends Emitter {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
     this.#stopTimers();
+    this.#dropNext();
+    this.#retire();
     this.#unwatchBrowser();
     this.#setState("ended");
   }
@@ -243,6 +332,8 @@ export class Bridge extends Emitter {
   }
 
   #stopTimers() {
+    clearTimeout(this.#rotateTimer);
+    this.#rotateTimer = null;
     clearInterval(this.#pingTimer);
     clearTimeout(this.#pongTimer);
     this.#pingTimer = null;

@@ -85,6 +85,7 @@ export class PhoneCore extends Emitter {
   #tones;
   #synced = false;
   #resyncing = false; // the bridge connected again: its next `state` is the new connection's first
+  #rotated = false; // that connection replaced one still open (bridge.js, the 2-hour limit)
   #tab = null; // this tab's id (bridge.js tabId), the one the bridge names as voice holder
   #voiceClaim = null; // an enableVoice request in flight: asking twice sends it once
   #status = idleStatus();
@@ -576,10 +577,12 @@ export class PhoneCore extends Emitter {
   #wireBridge(bridge, generation) {
     const on = (type, handler) => bridge.on(type, (...args) => generation === this.#generation && handler(...args));
     const calls = this.#calls;
-    on("open", () => {
+    on("open", (detail) => {
       this.#status.connected = true;
       this.#resyncing = this.#synced; // the first connection's state is the login's ("ready")
-      this.emit("connected");
+      // A connection replaced before API Gateway's 2-hour limit never went down: nothing to tell.
+      this.#rotated = Boolean(detail?.rotated);
+      if (!this.#rotated) this.emit("connected");
     });
     on("close", () => {
       this.#status.connected = false;
@@ -620,7 +623,7 @@ export class PhoneCore extends Emitter {
         // reconnection lost it (the vendors' demo: `if (!csVoice.enableVoice) csEnableCall()`).
         this.#resyncing = false;
         if (reclaim) this.#reclaimVoice();
-        this.emit("reconnected", this.status);
+        if (!this.#rotated) this.emit("reconnected", this.status);
       }
     });
     on("voice", (msg) => {
