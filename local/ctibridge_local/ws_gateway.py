@@ -153,7 +153,11 @@ class WebSocketGateway:
                     break
                 text = message.get("text")
                 if text is None:
-                    text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+                    # API Gateway does not take binary frames: it drops the client with 1003 (unsupported
+                    # data) and the function never sees the frame. A client tested here must meet the same.
+                    await websocket.close(code=1003)
+                    close_code = 1003
+                    break
                 if len(text.encode()) > MAX_MESSAGE_BYTES:
                     await websocket.close(code=1009)
                     close_code = 1009

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -144,3 +145,42 @@ def test_aws_call_counts_are_kept_by_function_and_sqs_queue_kind() -> None:
         "SendMessage fifo": 1,
         "ReceiveMessage standard": 1,
     }
+
+
+class _RecordingFunction:
+    """A function of the local gateway that answers 200 and keeps the events it was given."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, int]:
+        self.events.append(event)
+        return {"statusCode": 200}
+
+
+def test_a_binary_frame_drops_the_client_with_1003_as_api_gateway_does() -> None:
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from ctibridge_local.ws_gateway import WebSocketGateway
+
+    # Given the local WebSocket API with $connect, $disconnect and $default
+    events: list[dict[str, Any]] = []
+    function = _RecordingFunction(events)
+    gateway = WebSocketGateway(
+        {"$connect": "f", "$disconnect": "f", "$default": "f"},
+        cast(Any, {"f": function}),
+        "test",
+        "$request.body.action",
+    )
+    with TestClient(gateway.create_app()) as client, client.websocket_connect("/test") as socket:
+        # When a client sends a binary frame
+        socket.send_bytes(b'{"action": "ping"}')
+        # Then it is dropped with 1003 (API Gateway takes text frames only)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_text()
+    assert closed.value.code == 1003
+    # And no function saw the frame; $disconnect ran with that code
+    routes = [event["requestContext"]["routeKey"] for event in events]
+    assert routes == ["$connect", "$disconnect"]
+    assert events[-1]["requestContext"]["disconnectStatusCode"] == 1003
