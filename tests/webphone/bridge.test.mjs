@@ -112,6 +112,23 @@ describe("API Gateway's 2-hour limit", () => {
     bridge.close();
   });
 
+  test("until the old connection closes, what the server sent to it alone still arrives; popups come once, by the new one", async (t) => {
+    const { bridge, first } = await openBridge(t);
+    const heard = [];
+    bridge.on("message", (m) => heard.push(m.type));
+    t.mock.timers.tick(ROTATE_MS);
+    await settle();
+    FakeWebSocket.instances[1].accept();
+    // When the server, still counting the old connection as the voice tab, sends it a click-to-call,
+    // and a popup reaches both connections
+    first.push({ type: "call.dial", request_id: "r-1", phone: "0901234567" });
+    first.push({ type: "call.ringing", callid: "c-1", phone: "0901234567" });
+    FakeWebSocket.instances[1].push({ type: "call.ringing", callid: "c-1", phone: "0901234567" });
+    // Then the click-to-call is heard, and the popup once
+    assert.deepEqual(heard, ["call.dial", "call.ringing"]);
+    bridge.close();
+  });
+
   test("the new connection cannot open: the old one goes on serving, nothing shown", async (t) => {
     const { bridge, first, events } = await openBridge(t);
     t.mock.timers.tick(ROTATE_MS);

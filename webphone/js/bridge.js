@@ -26,6 +26,8 @@ import { Emitter } from "./emitter.js";
 const PROTOCOL_VERSION = 1;
 // API Gateway closes every connection after 2 hours: a new one is opened 5 minutes before.
 const ROTATE_AFTER_MS = 115 * 60_000;
+// Server messages sent to one connection, not to every tab of the agent (realtime/messages.py).
+const TO_ONE_CONNECTION = new Set(["call.dial", "callout.accepted", "transfer.pending", "transfer.response", "transfer.agents", "transfer.target", "error"]);
 
 export class Bridge extends Emitter {
   #url;
@@ -233,8 +235,10 @@ export class Bridge extends Emitter {
 
   #listen(socket) {
     socket.addEventListener("message", (event) => {
-      if (socket !== this.#socket) return;
-      this.#onMessage(event.data);
+      if (socket === this.#socket) this.#onMessage(event.data);
+      // What the server sent to the replaced connection alone (a click-to-call for the voice tab before
+      // the new connection took voice, answers to requests sent on it); popups reach the new one too.
+      else if (socket === this.#retiring) this.#onMessage(event.data, TO_ONE_CONNECTION);
     });
     socket.addEventListener("close", (event) => {
       if (socket !== this.#socket) return;
@@ -277,7 +281,7 @@ export class Bridge extends Emitter {
     }
   }
 
-  #onMessage(data) {
+  #onMessage(data, only = null) {
     let message;
     try {
       message = JSON.parse(data);
@@ -285,6 +289,7 @@ export class Bridge extends Emitter {
       return;
     }
     if (!message || typeof message.type !== "string") return;
+    if (only && !only.has(message.type)) return;
     if (message.type === "pong") {
       clearTimeout(this.#pongTimer);
       this.#pongTimer = null;
