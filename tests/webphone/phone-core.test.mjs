@@ -359,6 +359,25 @@ describe("a reconnection keeps the voice this tab held", () => {
     assert.deepEqual([named("connected").length, named("reconnected").length, named("voice").length], [1, 0, 1]);
   });
 
+  test("a session that ended while the tab was away: the reconnection asks the HTTP API and stops at its 401", async () => {
+    // Given a tab whose session was revoked while its socket was down (the notice never reached it)
+    const { core, bridge, named } = await loggedInCore();
+    core.session.me = async () => {
+      core.session.token = null;
+      core.session.emit("expired", { code: "SESSION_REVOKED", status: 401 });
+      throw Object.assign(new Error("revoked"), { status: 401 });
+    };
+    bridge.state = "reconnecting";
+    bridge.emit("close", { code: 1006, reason: "", willReconnect: true });
+    // When the handshakes keep failing
+    bridge.emit("reconnecting", 1, 20, 1000);
+    bridge.emit("reconnecting", 2, 20, 2000);
+    await settle();
+    // Then the core learns the session ended and stops, instead of retrying for minutes
+    assert.equal(named("expired").length, 1);
+    assert.equal(bridge.closed, true);
+  });
+
   test("voice moved to another tab meanwhile, or never held here: nothing is taken", async () => {
     // Given this tab holding voice, and the agent moving it to another tab while this one was away
     const { bridge } = await loggedInCore();

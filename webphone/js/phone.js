@@ -588,7 +588,13 @@ export class PhoneCore extends Emitter {
       this.#status.connected = false;
       this.emit("bridgeClosed");
     });
-    on("reconnecting", (attempt, max) => this.emit("reconnecting", attempt, max));
+    on("reconnecting", (attempt, max) => {
+      this.emit("reconnecting", attempt, max);
+      // A browser never learns why a handshake failed: a session that ended while this tab was away
+      // (logout elsewhere, revoked, expired during sleep) looks like a network loss, retried for
+      // minutes. From the second failure, ask the HTTP API: a 401 ends the session here ("expired").
+      if (attempt === 2 || attempt % 5 === 0) this.#session?.me().catch(() => {});
+    });
     on("disconnected", () => this.emit("disconnected"));
     on("session.revoked", (msg) => {
       // The bridge ended this login (a logout elsewhere, an operator): no reconnect, no logout request.
