@@ -7,6 +7,7 @@ serves (``x-ctibridge-auth``), so a new route is covered as soon as it declares 
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -165,8 +166,18 @@ def test_every_route_refuses_every_bad_credential_and_writes_nothing(
                 failures.append(f"{label}: stack trace in the answer")
     assert cells >= 3 * len(VARIANTS)
     assert failures == []
-    # And nothing was written but the failed-login counters of the seed login's throttle (by design)
-    new = [key for key in (item_key(i) for i in table_items(hardened)) if key not in before]
+    # And nothing was written but the failed-login counters of the seed login's throttle (by design).
+    # The stack is shared with the other hardening tests, whose queued work (a CRM delivery's retry) may
+    # land meanwhile in their own tenants' partitions: the matrix's tenants and the partitions of no
+    # tenant are looked at.
+    ours = {world.a.customer, world.b.customer, world.c.customer}
+
+    def elsewhere(pk: str) -> bool:
+        tenant = re.match(r"TENANT#([^#]+)", pk)
+        return tenant is not None and tenant.group(1) not in ours
+
+    items = (item_key(i) for i in table_items(hardened))
+    new = [key for key in items if key not in before and not elsewhere(key[0])]
     assert [key for key in new if not key[0].startswith("LOGINFAIL#")] == []
 
 
