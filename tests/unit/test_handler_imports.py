@@ -13,11 +13,11 @@ time.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.fresh_interpreter import last_json_line
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "app.py").is_file())
@@ -41,15 +41,7 @@ WHOLE_PACKAGES = (
 
 def _modules_after_import(path: list[str]) -> list[str]:
     """A fresh interpreter with ``path`` first imports ``app``: the modules it then holds."""
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+    return list(last_json_line(CHILD, json.dumps(path)))
 
 
 def _boto3_modules_after_import(path: list[str]) -> list[str]:

@@ -3,10 +3,9 @@ without loading asyncio's event loops or the event classes the consumers never r
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.fresh_interpreter import last_json_line
 
 LAYER = Path(__file__).resolve().parents[2] / "layers" / "shared"
 
@@ -42,11 +41,7 @@ print(json.dumps({
 
 
 def test_partial_batch_answers_without_asyncio_or_other_event_classes() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(LAYER)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = last_json_line(CHILD, str(LAYER))
     # Only the failed message is retried by a standard queue; on a FIFO queue the later messages of its
     # group fail with it (order), never another group's.
     assert report["standard"] == {"batchItemFailures": [{"itemIdentifier": "m2"}]}

@@ -10,7 +10,6 @@ import contextlib
 import importlib
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from moto import mock_aws
 from ctibridge import aws, snapstart
 from ctibridge.tenants import secrets
 from tests.support.aws import create_table_from_template
+from tests.support.fresh_interpreter import last_json_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,15 +124,7 @@ CRITICAL_FUNCTIONS = ("pbx_webhooks", "ws_connect", "agent_login", "click_to_cal
 
 def _child_report(code: str, path: list[str]) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter with ``path`` first; the JSON report it prints last."""
-    done = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return dict(last_json_line(code, json.dumps(path)))
 
 
 @pytest.mark.parametrize("function", CRITICAL_FUNCTIONS)
