@@ -65,11 +65,11 @@ from ctibridge.tenants.secrets import get_secrets, reread_secrets
 
 USER_AGENT = "CTIBridge-Webhooks/1"
 LEASE_SECONDS = 120  # longer than one message can take (3 URLs x (connect + read)), shorter than a retry
-_MAX_RESPONSE_BYTES = 64 * 1024
+_MAX_RESPONSE_BYTES = 64 * 1024  # read (and dropped) so the connection can be reused
 # A CRM answering these refused our credentials: the secrets are re-read, and if they were rotated the
 # retry comes after this delay instead of the backoff (a rotation takes effect at once, not in 5 min).
 _CREDENTIALS_REFUSED = frozenset({401, 403})
-ROTATED_SECRETS_RETRY_SECONDS = 1  # read (and dropped) so the connection can be reused
+ROTATED_SECRETS_RETRY_SECONDS = 1
 
 
 class ResultKind(StrEnum):
